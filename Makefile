@@ -1,0 +1,25 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+.PHONY: run test setup train bench coverage lock
+
+run:        ## set up, train if the data changed, start the assistant and the chat page
+	scripts/setup.sh
+	scripts/train.sh
+	PYTHONPATH=. .venv/bin/python -m scripts.run
+
+test:       ## set up and run every test
+	scripts/test.sh
+
+setup:
+	scripts/setup.sh
+
+train: setup
+	scripts/train.sh
+
+bench: setup train  ## print training time, model size, memory, latency and throughput
+	PYTHONPATH=. .venv/bin/python -m scripts.bench
+
+lock:       ## re-resolve requirements.in into requirements.lock (needs the registry)
+	rm -rf .lockenv && $$(scripts/find-python310) -m venv .lockenv
+	.lockenv/bin/pip install -q -r requirements.in
+	.lockenv/bin/pip freeze --all | grep -v '^pip==' > requirements.lock
+	rm -rf .lockenv

@@ -1,0 +1,77 @@
+"""The knowledge base: which answer fits a question, and how it is shown.
+
+An answer is data: an entry in `data/knowledge/answers.yml` (source, date
+checked, whether it is its topic's default) and its text in every
+`locales/<lang>/answers.yml`. Nothing here changes when an answer is added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from actions.settings import settings
+from locales.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class AnswerMeta:
+    id: str
+    source: str
+    checked: dt.date
+    default: bool
+
+    @property
+    def topic(self) -> str:
+        return self.id.split("/", 1)[0]
+
+
+class KnowledgeBase:
+    def __init__(self, answers: dict[str, AnswerMeta], catalog: Catalog) -> None:
+        self.answers = answers
+        self.catalog = catalog
+
+    @classmethod
+    def load(cls, path: Path, catalog: Catalog) -> KnowledgeBase:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        answers = {
+            key: AnswerMeta(id=key, source=str(v["source"]), checked=_date(v["checked"]), default=bool(v.get("default")))
+            for key, v in raw.items()
+        }
+        return cls(answers, catalog)
+
+    def topic_default(self, topic: str) -> str | None:
+        for meta in self.answers.values():
+            if meta.topic == topic and meta.default:
+                return meta.id
+        return None
+
+    def answer_for(self, topic: str, question: str | None) -> str | None:
+        """The answer id for a question (`topic/sub`), else the topic's default."""
+        if question and question in self.answers and question.startswith(topic + "/"):
+            return question
+        return self.topic_default(topic)
+
+    def render(self, answer_id: str, lang: str) -> str:
+        meta = self.answers[answer_id]
+        body = self.catalog.text(answer_id, lang)
+        source = self.catalog.text("answer.source", lang, url=meta.source, date=meta.checked.isoformat())
+        return f"{body}\n\n{source}"
+
+
+def _date(value: object) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+@lru_cache(maxsize=1)
+def catalog() -> Catalog:
+    return Catalog.load(settings().locales_dir)
+
+
+@lru_cache(maxsize=1)
+def knowledge() -> KnowledgeBase:
+    return KnowledgeBase.load(settings().knowledge_file, catalog())

@@ -1,0 +1,37 @@
+"""Settings of the action server, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from nlu.langid import LANGUAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Below this NLU confidence a typed message is not answered but clarified.
+    confidence_threshold: float = 0.5
+    # The language used when nothing is known about the person's language.
+    default_language: str = "nb"
+    knowledge_file: Path = ROOT / "data" / "knowledge" / "answers.yml"
+    locales_dir: Path = ROOT / "locales"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        default_language = os.environ.get("DEFAULT_LANGUAGE", cls.default_language)
+        if default_language not in LANGUAGES:
+            raise ValueError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
+        threshold = float(os.environ.get("NLU_CONFIDENCE_THRESHOLD", cls.confidence_threshold))
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("NLU_CONFIDENCE_THRESHOLD must be between 0 and 1")
+        return cls(confidence_threshold=threshold, default_language=default_language)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,82 @@
+"""What the person's latest message means to the dialogue.
+
+Reads the NLU result Rasa stored on the tracker (intent, confidence,
+response selector, detected language) and decides the language to answer
+in. Kept free of side effects so it is easy to test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nlu.langid import LANGUAGES
+
+LANGUAGE_SLOT = "language"
+PINNED_SLOT = "language_pinned"
+MISUNDERSTOOD_SLOT = "misunderstood"
+
+
+@dataclass(frozen=True)
+class Turn:
+    intent: str
+    topic: str
+    confidence: float
+    question: str | None  # the retrieval intent, e.g. "fastlege/change_gp"
+    from_button: bool
+    detected_language: str | None
+    detected_reliable: bool
+    language: str  # the language to answer in
+    ranking: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def read(cls, latest: Mapping[str, Any], slots: Mapping[str, Any], default_language: str) -> Turn:
+        intent_data = latest.get("intent") or {}
+        intent = str(intent_data.get("name") or "")
+        topic = intent.split("/", 1)[0]
+        text = str(latest.get("text") or "")
+        detected = latest.get("language")
+        reliable = bool(latest.get("language_reliable"))
+        ranking = tuple(
+            (str(r.get("name", "")).split("/", 1)[0], float(r.get("confidence") or 0.0))
+            for r in latest.get("intent_ranking") or []
+        )
+        return cls(
+            intent=intent,
+            topic=topic,
+            confidence=float(intent_data.get("confidence") or 0.0),
+            question=_question(latest, topic),
+            from_button=text.startswith("/"),
+            detected_language=detected if detected in LANGUAGES else None,
+            detected_reliable=reliable,
+            language=reply_language(slots, detected if detected in LANGUAGES else None, reliable, default_language),
+            ranking=ranking,
+        )
+
+
+def reply_language(slots: Mapping[str, Any], detected: str | None, reliable: bool, default: str) -> str:
+    """Pinned choice > reliable detection > remembered language > best guess > default.
+
+    A one-word message ("NAV", "ok") is never reliable, so it cannot flip the
+    language a person has been using.
+    """
+    remembered = slots.get(LANGUAGE_SLOT)
+    remembered = remembered if remembered in LANGUAGES else None
+    if slots.get(PINNED_SLOT) and remembered:
+        return remembered
+    if detected and reliable:
+        return detected
+    if remembered:
+        return remembered
+    return detected or default
+
+
+def _question(latest: Mapping[str, Any], topic: str) -> str | None:
+    selector = latest.get("response_selector") or {}
+    for key in (topic, "default"):
+        response = (selector.get(key) or {}).get("response") or {}
+        name = response.get("intent_response_key")
+        if name and str(name).startswith(topic + "/"):
+            return str(name)
+    return None

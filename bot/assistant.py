@@ -1,0 +1,62 @@
+"""The one way every channel reaches the assistant: Rasa's REST channel.
+
+A channel sends (sender id, text) and gets back channel-neutral replies:
+text plus optional buttons (title, payload).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+
+class AssistantUnavailable(Exception):
+    """Rasa did not answer (down, starting, timed out, or errored)."""
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "buttons": [{"title": b.title, "payload": b.payload} for b in self.buttons]}
+
+
+class AssistantClient:
+    def __init__(self, base_url: str, timeout: float = 30.0, client: httpx.AsyncClient | None = None) -> None:
+        self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+
+    async def send(self, sender_id: str, text: str) -> list[Reply]:
+        try:
+            response = await self._client.post(self._url, json={"sender": sender_id, "message": text})
+            response.raise_for_status()
+            payload = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("Rasa did not answer: %s", type(exc).__name__)
+            raise AssistantUnavailable from exc
+        return [parse_reply(item) for item in payload if isinstance(item, dict) and item.get("text")]
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def parse_reply(item: dict[str, Any]) -> Reply:
+    buttons = tuple(
+        Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
+        for b in item.get("buttons") or []
+        if isinstance(b, dict)
+    )
+    return Reply(text=str(item.get("text", "")), buttons=buttons)

@@ -1,0 +1,105 @@
+// The local chat page. Keeps a random sender id in localStorage so the
+// conversation (and the chosen language) survives a page reload.
+"use strict";
+(function () {
+  const log = document.getElementById("log");
+  const input = document.getElementById("input");
+  const form = document.getElementById("composer");
+  const languages = document.getElementById("languages");
+  const store = window.localStorage;
+  let sender = store.getItem("nabo.sender");
+  if (!sender) {
+    sender = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    store.setItem("nabo.sender", sender);
+  }
+  let lang = store.getItem("nabo.lang") || "";
+
+  function linkify(node, text) {
+    // Turn URLs into links without ever inserting HTML.
+    const parts = text.split(/(https?:\/\/[^\s)]+)/g);
+    for (const part of parts) {
+      if (/^https?:\/\//.test(part)) {
+        const a = document.createElement("a");
+        a.href = part; a.textContent = part; a.target = "_blank"; a.rel = "noopener noreferrer";
+        node.appendChild(a);
+      } else if (part) {
+        node.appendChild(document.createTextNode(part));
+      }
+    }
+  }
+
+  function add(kind, text, buttons) {
+    const div = document.createElement("div");
+    div.className = "msg " + kind;
+    div.dir = "auto";
+    linkify(div, text);
+    if (buttons && buttons.length) {
+      const row = document.createElement("div");
+      row.className = "buttons";
+      for (const b of buttons) {
+        const btn = document.createElement("button");
+        btn.type = "button"; btn.dir = "auto"; btn.textContent = b.title;
+        btn.dataset.payload = b.payload;
+        btn.addEventListener("click", () => send(b.payload, b.title));
+        row.appendChild(btn);
+      }
+      div.appendChild(row);
+    }
+    log.appendChild(div);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  async function loadTexts(code) {
+    const res = await fetch("/api/texts?lang=" + encodeURIComponent(code || ""));
+    const t = await res.json();
+    document.documentElement.lang = code || "nb";
+    document.documentElement.dir = t.dir;
+    document.getElementById("title").textContent = t["web.title"];
+    document.title = t["web.title"];
+    input.placeholder = t["web.placeholder"];
+    document.getElementById("send").textContent = t["web.send.button"];
+    languages.setAttribute("aria-label", t["language.choose"]);
+    if (!languages.childElementCount) {
+      for (const [c, name] of Object.entries(t.languages)) {
+        const b = document.createElement("button");
+        b.type = "button"; b.textContent = name; b.dataset.lang = c;
+        b.addEventListener("click", () => chooseLanguage(c, name));
+        languages.appendChild(b);
+      }
+    }
+    for (const b of languages.children) b.setAttribute("aria-pressed", String(b.dataset.lang === code));
+  }
+
+  function chooseLanguage(code, name) {
+    lang = code; store.setItem("nabo.lang", code);
+    loadTexts(code);
+    send("/language" + JSON.stringify({ lang: code }), name);
+  }
+
+  async function send(text, shown) {
+    add("user", shown || text);
+    let data;
+    try {
+      const res = await fetch("/api/messages", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sender: sender, text: text, lang: lang }),
+      });
+      data = await res.json();
+      for (const m of data.messages || []) add(res.ok ? "bot" : "bot error", m.text, m.buttons);
+    } catch (e) {
+      add("bot error", "…");
+    }
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send(text);
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+  });
+  loadTexts(lang);
+})();

@@ -1,0 +1,129 @@
+"""The local chat page: talk to the assistant from a browser on localhost.
+
+`GET /` serves the page, `GET /api/texts` its own texts in a language,
+`POST /api/messages` forwards a message to the assistant. Bad input and an
+unavailable assistant get a clear answer in the person's language.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.assistant import AssistantClient, AssistantUnavailable, Reply
+from bot.privacy import pseudonym
+from bot.settings import Settings
+from locales.catalog import Catalog
+from nlu.langid import LANGUAGES, LanguageIdentifier
+from nlu.text import strip_invisible
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+PAGE_TEXTS = ("web.title", "web.placeholder", "web.send.button", "language.choose")
+RTL_LANGUAGES = {"ar", "fa"}
+
+
+def create_app(settings: Settings, client: AssistantClient | None = None,
+               catalog: Catalog | None = None, identifier: LanguageIdentifier | None = None) -> Starlette:
+    texts = catalog or Catalog.load()
+    state: dict[str, object] = {}
+
+    def person_language(text: str, hint: object) -> str:
+        """Reliable detection of the message, else the page's language, else the default."""
+        if text.strip():
+            detector = state.get("identifier") or identifier or LanguageIdentifier()
+            state["identifier"] = detector
+            detection = detector.detect(text)  # type: ignore[attr-defined]
+            if detection.reliable:
+                return detection.language
+        return hint if hint in LANGUAGES else settings.default_language
+
+    async def page(_: Request) -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=_security_headers())
+
+    async def page_texts(request: Request) -> JSONResponse:
+        lang = request.query_params.get("lang", settings.default_language)
+        lang = lang if lang in LANGUAGES else settings.default_language
+        body = {key: texts.text(key, lang) for key in PAGE_TEXTS}
+        body["dir"] = "rtl" if lang in RTL_LANGUAGES else "ltr"
+        body["languages"] = texts.autonyms
+        return JSONResponse(body, headers=_security_headers())
+
+    async def messages(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(texts, "input.empty", settings.default_language, 400)
+        if not isinstance(body, dict):
+            return _error(texts, "input.empty", settings.default_language, 400)
+        sender, text, hint = body.get("sender"), body.get("text"), body.get("lang")
+        if not isinstance(sender, str) or not (8 <= len(sender) <= 64) or not sender.isprintable():
+            return _error(texts, "input.empty", settings.default_language, 400)
+        text = strip_invisible(text).strip() if isinstance(text, str) else ""
+        if not text:
+            return _error(texts, "input.empty", person_language("", hint), 422)
+        if len(text) > settings.max_message_chars:
+            return _error(texts, "input.too_long", person_language(text[:500], hint), 413, limit=settings.max_message_chars)
+        assistant = client or state.setdefault("client", AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds))
+        try:
+            replies = await assistant.send(f"web:{sender}", text)  # type: ignore[union-attr]
+        except AssistantUnavailable:
+            logger.warning("Assistant unavailable for web sender %s", pseudonym(sender, settings.log_salt))
+            return _error(texts, "service.unavailable", person_language(text, hint), 503)
+        return JSONResponse({"messages": [r.to_dict() for r in replies]}, headers=_security_headers())
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        owned = state.get("client")
+        if isinstance(owned, AssistantClient):
+            await owned.close()
+
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/texts", page_texts),
+            Route("/api/messages", messages, methods=["POST"]),
+            Route("/healthz", healthz),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _error(texts: Catalog, key: str, lang: str, status: int, **values: object) -> JSONResponse:
+    reply = Reply(text=texts.text(key, lang, **values))
+    return JSONResponse({"messages": [reply.to_dict()], "error": key}, status_code=status, headers=_security_headers())
+
+
+def _security_headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+def main() -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    # ws="none": Rasa pins an old websockets that uvicorn cannot use; no websockets are served.
+    uvicorn.run(create_app(settings), host=settings.webchat_host, port=settings.webchat_port, log_level="warning", ws="none")
+
+
+if __name__ == "__main__":
+    main()

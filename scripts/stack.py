@@ -1,0 +1,142 @@
+"""Starts and stops the assistant's processes: the action server, the Rasa
+server (HTTP API on localhost) and the web chat. Used by `make run` and by
+the tests, so both run exactly the same stack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def load_env_file(path: Path = ROOT / ".env") -> None:
+    """Apply an operator's `.env` (see `.env.example`); real environment wins."""
+    if path.exists():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+@dataclass
+class Stack:
+    rasa_port: int = 5005
+    action_port: int = 5055
+    webchat_port: int = 8080
+    tracker_db: Path = ROOT / "var" / "tracker.db"
+    model_dir: Path = ROOT / "models"
+    log_dir: Path = ROOT / "var" / "log"
+    with_webchat: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Stack:
+        env = os.environ
+        values: dict[str, object] = {
+            "rasa_port": int(env.get("RASA_PORT", 5005)),
+            "action_port": int(env.get("ACTION_PORT", 5055)),
+            "webchat_port": int(env.get("WEBCHAT_PORT", 8080)),
+            "tracker_db": Path(env.get("TRACKER_DB", ROOT / "var" / "tracker.db")),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def webchat_url(self) -> str:
+        return f"http://127.0.0.1:{self.webchat_port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "RASA_TELEMETRY_ENABLED": "false",
+                "SANIC_HOST": "127.0.0.1",  # the action server binds loopback only
+                "ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}/webhook",
+                "TRACKER_DB": str(self.tracker_db.resolve()),
+                "RASA_URL": self.rasa_url,
+                "WEBCHAT_PORT": str(self.webchat_port),
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen(args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
+
+    def start_actions(self) -> None:
+        self._spawn("actions", [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions",
+                                "-p", str(self.action_port)])
+
+    def start_rasa(self) -> None:
+        self.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        self._spawn("rasa", [str(VENV_BIN / "rasa"), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(self.rasa_port),
+                             "-m", str(self.model_dir), "--endpoints", "endpoints.yml",
+                             "--credentials", "credentials.yml"])
+
+    def start_webchat(self) -> None:
+        self._spawn("webchat", [sys.executable, "-m", "bot.webchat"])
+
+    def start(self, timeout: float = 180.0) -> None:
+        self.start_actions()
+        self.start_rasa()
+        if self.with_webchat:
+            self.start_webchat()
+        try:
+            self.wait_ready(timeout)
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        checks = {"actions": f"http://127.0.0.1:{self.action_port}/health", "rasa": f"{self.rasa_url}/status"}
+        if "webchat" in self.processes:
+            checks["webchat"] = f"{self.webchat_url}/healthz"
+        deadline = time.monotonic() + timeout
+        pending = {k: v for k, v in checks.items() if k in self.processes}
+        while pending:
+            for name, url in list(pending.items()):
+                proc = self.processes[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
+                if _ok(url):
+                    del pending[name]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+            time.sleep(0.5)
+
+    def stop(self, name: str | None = None) -> None:
+        for key in [name] if name else list(self.processes):
+            proc = self.processes.pop(key, None)
+            if proc and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def _ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
