@@ -60,7 +60,7 @@ class KnowledgeBase:
         meta = self.answers[answer_id]
         body = self.catalog.text(answer_id, lang)
         source = self.catalog.text("answer.source", lang, url=meta.source, date=meta.checked.isoformat())
-        return f"{body}\n\n{source}"
+        return f"{body}\n{source}"
 
 
 def _date(value: object) -> dt.date:

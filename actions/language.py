@@ -29,7 +29,10 @@ def _name_patterns() -> list[tuple[str, re.Pattern[str]]]:
     patterns = []
     for code, names in data.items():
         for name in sorted(set(names), key=len, reverse=True):
-            patterns.append((code, re.compile(r"(?<!\w)" + re.escape(unify_letters(str(name)).casefold()))))
+            name = unify_letters(str(name)).casefold()
+            # Arabic script attaches prefixes (بال، ال، و): match anywhere there.
+            boundary = "" if any("\u0600" <= ch <= "\u06ff" for ch in name) else r"(?<!\w)"
+            patterns.append((code, re.compile(boundary + re.escape(name))))
     return patterns
 
 

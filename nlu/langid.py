@@ -153,6 +153,8 @@ class LanguageIdentifier:
         if self._learned is None:
             return lingua
         learned = _restrict(self._learned.scores(text), candidates)
+        if not any(learned.values()):  # the learned model knows none of them
+            return lingua
         if not any(lingua.values()):
             return learned
         # Lingua has no Latin-letter Arabic, Persian or Tigrinya; there only the

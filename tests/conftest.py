@@ -1,0 +1,34 @@
+"""Shared fixtures. The `stack` fixture starts the real action server, Rasa
+server (with the newest trained model in models/) and web chat on free
+loopback ports, once per test session, with a throw-away tracker database."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.stack import Stack  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    if not any((ROOT / "models").glob("*.tar.gz")):
+        pytest.fail("no trained model in models/: run `scripts/train.sh` (make test does)")
+    tmp = tmp_path_factory.mktemp("stack")
+    s = Stack(rasa_port=free_port(), action_port=free_port(), webchat_port=free_port(),
+              tracker_db=tmp / "tracker.db", log_dir=tmp / "log")
+    s.start()
+    yield s
+    s.stop()

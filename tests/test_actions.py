@@ -1,0 +1,158 @@
+"""Actions on tracker snapshots: assert the events and which locale text was
+sent (by key and language), so the tests hold in every language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.answers import ActionAnswerTopic
+from actions.conversation import ActionGoodbye, ActionGreet, ActionOutOfScope
+from actions.emergency import ActionEmergency
+from actions.handoff import ActionRequestCaseworker
+from actions.knowledge import catalog, knowledge
+from actions.language import ActionChooseLanguage, named_language
+
+
+def tracker(text: str = "x", intent: str = "fastlege", confidence: float = 0.9, lang: str | None = "en",
+            reliable: bool = True, slots: dict[str, Any] | None = None, question: str | None = None,
+            entities: list[dict] | None = None, ranking: list[tuple[str, float]] | None = None) -> Tracker:
+    latest: dict[str, Any] = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": [{"name": n, "confidence": c} for n, c in (ranking or [(intent, confidence)])],
+        "entities": entities or [],
+        "language": lang,
+        "language_reliable": reliable,
+    }
+    if question:
+        latest["response_selector"] = {intent: {"response": {"intent_response_key": question, "confidence": 0.8}}}
+    return Tracker("test-sender", slots or {}, latest, [], False, None, None, "action_listen")
+
+
+def run(action, t: Tracker) -> tuple[list[dict], list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, t, {})
+    return dispatcher.messages, events
+
+
+def sent(messages: list[dict], key: str, lang: str, **values: object) -> bool:
+    return any(m.get("text") == catalog().text(key, lang, **values) for m in messages)
+
+
+def test_answers_in_the_detected_language_with_source() -> None:
+    messages, events = run(ActionAnswerTopic(), tracker("بدي fastlege", lang="ar"))
+    assert messages[0]["text"] == knowledge().render("fastlege/get_gp", "ar")
+    assert SlotSet("language", "ar") in events
+    assert SlotSet("misunderstood", 0.0) in events
+    assert "https://" in messages[0]["text"]
+
+
+def test_uses_the_selected_question_when_it_has_an_answer() -> None:
+    messages, _ = run(ActionAnswerTopic(), tracker(intent="housing", question="housing/deposit"))
+    assert messages[0]["text"] == knowledge().render("housing/deposit", "en")
+
+
+def test_unknown_question_gets_the_topic_default() -> None:
+    kb = knowledge()
+    missing = next(q for q in ("housing/waste", "housing/zzz") if q not in kb.answers)
+    messages, _ = run(ActionAnswerTopic(), tracker(intent="housing", question=missing))
+    assert messages[0]["text"] == kb.render(kb.topic_default("housing"), "en")
+
+
+def test_low_confidence_asks_which_topic_with_buttons() -> None:
+    t = tracker("hmm", intent="nav", confidence=0.2, lang="nb", ranking=[("nav", 0.2), ("housing", 0.18)])
+    messages, events = run(ActionAnswerTopic(), t)
+    assert sent(messages, "clarify.ask", "nb")
+    payloads = [b["payload"] for b in messages[0]["buttons"]]
+    assert payloads[:2] == ["/nav", "/housing"]
+    assert SlotSet("misunderstood", 1.0) in events
+
+
+def test_second_misunderstanding_offers_a_person() -> None:
+    t = tracker("hmm", intent="nav", confidence=0.2, lang="so", slots={"misunderstood": 1.0})
+    messages, events = run(ActionAnswerTopic(), t)
+    assert sent(messages, "clarify.offer_person", "so")
+    assert messages[0]["buttons"][0]["payload"] == "/caseworker"
+    assert SlotSet("misunderstood", 2.0) in events
+
+
+def test_a_button_press_is_never_gated() -> None:
+    messages, _ = run(ActionAnswerTopic(), tracker("/school", intent="school", confidence=1.0, lang=None))
+    assert messages[0]["text"].startswith(catalog().text(knowledge().topic_default("school"), "nb")[:20])
+
+
+@pytest.mark.parametrize("confidence", [0.05, 0.99])
+def test_emergency_numbers_whatever_the_confidence(confidence: float) -> None:
+    messages, _ = run(ActionEmergency(), tracker("help", intent="emergency", confidence=confidence, lang="ti"))
+    assert sent(messages, "emergency.numbers", "ti")
+    assert all(n in messages[0]["text"] for n in ("113", "112", "110", "116 117"))
+
+
+def test_one_word_message_keeps_the_persons_language() -> None:
+    t = tracker("NAV", intent="nav", lang="nb", reliable=False, slots={"language": "uk"})
+    messages, events = run(ActionAnswerTopic(), t)
+    assert messages[0]["text"] == knowledge().render(knowledge().topic_default("nav"), "uk")
+    assert not any(e.get("name") == "language" for e in events)
+
+
+def test_a_reliable_sentence_in_another_language_switches() -> None:
+    t = tracker("i need a doctor for my son", lang="en", reliable=True, slots={"language": "uk"})
+    _, events = run(ActionAnswerTopic(), t)
+    assert SlotSet("language", "en") in events
+
+
+def test_a_pinned_choice_wins_over_detection() -> None:
+    t = tracker("i need a doctor for my son", lang="en", slots={"language": "ti", "language_pinned": True})
+    messages, events = run(ActionAnswerTopic(), t)
+    assert messages[0]["text"] == knowledge().render("fastlege/get_gp", "ti")
+    assert not any(e.get("name") == "language" for e in events)
+
+
+def test_language_button_sets_and_pins() -> None:
+    t = tracker('/language{"lang":"fa"}', intent="language", confidence=1.0, lang=None,
+                entities=[{"entity": "lang", "value": "fa"}])
+    messages, events = run(ActionChooseLanguage(), t)
+    assert sent(messages, "language.changed", "fa")
+    assert SlotSet("language", "fa") in events and SlotSet("language_pinned", True) in events
+
+
+def test_language_named_in_text() -> None:
+    messages, events = run(ActionChooseLanguage(), tracker("can you write in arabic", intent="language"))
+    assert sent(messages, "language.changed", "ar")
+    assert named_language("اكتب بالعربي") == "ar"
+    assert named_language("говори по-русски") == "ru"
+    assert named_language("english or arabic") is None
+
+
+def test_language_request_without_a_name_shows_the_choice() -> None:
+    messages, _ = run(ActionChooseLanguage(), tracker("change language", intent="language"))
+    assert sent(messages, "language.choose", "en")
+    assert len(messages[0]["buttons"]) == 8
+
+
+def test_first_greeting_offers_languages_later_ones_topics() -> None:
+    first, _ = run(ActionGreet(), tracker("hi", intent="greet", lang="en"))
+    assert sent(first, "greet.welcome", "en") and len(first[1]["buttons"]) == 8
+    later, _ = run(ActionGreet(), tracker("hi", intent="greet", lang="en",
+                                          slots={"language": "en", "language_pinned": True}))
+    assert sent(later, "greet.again", "en")
+
+
+def test_goodbye_and_caseworker() -> None:
+    messages, _ = run(ActionGoodbye(), tracker("bye", intent="goodbye", lang="ru"))
+    assert sent(messages, "goodbye.bye", "ru")
+    messages, _ = run(ActionRequestCaseworker(), tracker("call me", intent="caseworker", lang="fa"))
+    assert sent(messages, "handoff.contact", "fa")
+
+
+def test_out_of_scope_twice_offers_a_person() -> None:
+    messages, events = run(ActionOutOfScope(), tracker("weather", intent="out_of_scope", lang="en"))
+    assert sent(messages, "out_of_scope.reply", "en") and SlotSet("misunderstood", 1.0) in events
+    messages, _ = run(ActionOutOfScope(), tracker("football", intent="out_of_scope", lang="en",
+                                                  slots={"misunderstood": 1.0}))
+    assert sent(messages, "clarify.offer_person", "en")

@@ -1,0 +1,67 @@
+"""The local chat page in real headless Chromium (Debian's package): a
+person writes in Arabic and in Tigrinya, gets answers in that language,
+right-to-left for Arabic, and picks a language with the buttons."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from actions.knowledge import catalog
+from tests.training_data import ROOT
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-quic"]
+
+
+@pytest.fixture()
+def page(stack, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(locale="en-GB")
+        pg = context.new_page()
+        pg.goto(stack.webchat_url)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def send(page, text: str) -> None:
+    count = page.locator(".msg.bot").count()
+    page.fill("#input", text)
+    page.press("#input", "Enter")
+    page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {count}", timeout=30000)
+
+
+def test_arabic_question_is_answered_in_arabic_right_to_left(page) -> None:
+    send(page, "بدي fastlege لابني الصغير، كيف بسجل؟")
+    bubble = page.locator(".msg.bot").last
+    assert bubble.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    assert bubble.locator("a[href^='https://']").count() == 1  # the source, as a link
+    page.screenshot(path=str(ROOT / "var" / "chat-arabic.png"), full_page=True)
+
+
+def test_language_buttons_switch_the_page_and_the_answers(page) -> None:
+    page.locator("#languages button[data-lang='ti']").click()
+    page.wait_for_function("document.querySelectorAll('.msg.bot').length > 0", timeout=30000)
+    assert page.locator(".msg.bot").last.inner_text().strip() == catalog().text("language.changed", "ti")
+    assert page.get_attribute("#input", "placeholder") == catalog().text("web.placeholder", "ti")
+    page.locator("#languages button[data-lang='fa']").click()
+    page.wait_for_function("document.documentElement.dir === 'rtl'", timeout=10000)
+    send(page, "NAV")
+    assert page.evaluate("document.documentElement.lang") == "fa"
+
+
+def test_buttons_in_replies_can_be_pressed(page) -> None:
+    send(page, "hello")
+    buttons = page.locator(".msg.bot .buttons button")
+    assert buttons.count() == 8
+    before = page.locator(".msg.bot").count()
+    buttons.nth(2).click()  # a language (العربية)
+    page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {before}", timeout=30000)
+    assert page.locator(".msg.bot").last.inner_text().strip() == catalog().text("language.changed", "ar")

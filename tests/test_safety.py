@@ -1,0 +1,58 @@
+"""The emergency safety net: it catches emergencies in every language and
+never fires on the other training examples."""
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from nlu.safety import SafetyNet
+from tests.training_data import ROOT, examples
+
+SAFETY = ROOT / "data" / "safety"
+LANGUAGES = ("nb", "en", "ar", "uk", "ru", "ti", "so", "fa")
+
+
+@pytest.fixture(scope="module")
+def net() -> SafetyNet:
+    return SafetyNet.from_directory(SAFETY)
+
+
+def test_every_language_has_patterns() -> None:
+    assert sorted(p.stem for p in SAFETY.glob("*.yml")) == sorted(LANGUAGES)
+
+
+def test_catches_most_emergency_examples_in_every_language(net: SafetyNet) -> None:
+    caught, total = defaultdict(int), defaultdict(int)
+    for ex in examples():
+        if ex.topic == "emergency":
+            total[ex.lang] += 1
+            caught[ex.lang] += net.match(ex.text) is not None
+    for lang in LANGUAGES:
+        assert caught[lang] / total[lang] >= 0.9, f"{lang}: {caught[lang]}/{total[lang]}"
+
+
+def test_never_fires_on_other_topics(net: SafetyNet) -> None:
+    false_alarms = [(ex.lang, ex.intent, ex.text) for ex in examples() if ex.topic != "emergency" and net.match(ex.text)]
+    assert false_alarms == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["where is the fire extinguisher", "my child has a fever", "how do I call legevakt", "this rent is killing me",
+     "røykvarsleren piper", "fire barn i familien", "smoke detector beeping"],
+)
+def test_ordinary_questions_do_not_fire(net: SafetyNet, text: str) -> None:
+    assert net.match(text) is None
+
+
+def test_a_broken_pattern_fails_at_start_up(tmp_path: Path) -> None:
+    (tmp_path / "xx.yml").write_text("language: xx\npatterns:\n  - '(unclosed'\n", encoding="utf-8")
+    with pytest.raises(re.error):
+        SafetyNet.from_directory(tmp_path)
+
+
+def test_no_patterns_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        SafetyNet.from_directory(tmp_path)

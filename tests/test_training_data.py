@@ -1,0 +1,61 @@
+"""The training data keeps to the NLU contract and stays apart from the
+held-out test set."""
+
+from collections import Counter
+
+import yaml
+
+from tests.training_data import ROOT, blocks, examples
+
+TOPICS = {"greet", "goodbye", "fastlege", "nav", "intro_program", "school", "barnehage", "housing", "interpreter",
+          "caseworker", "emergency", "language", "out_of_scope"}
+LANGUAGES = {"nb", "en", "ar", "uk", "ru", "ti", "so", "fa"}
+HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+
+
+def test_one_file_per_language_with_matching_metadata() -> None:
+    for file, block in blocks():
+        assert file in LANGUAGES
+        assert (block.get("metadata") or {}).get("lang") == file, f"{file}: {block['intent']} lacks metadata lang"
+
+
+def test_every_language_covers_every_topic_with_enough_examples() -> None:
+    counts = Counter((ex.lang, ex.topic) for ex in examples())
+    for lang in LANGUAGES:
+        for topic in TOPICS:
+            assert counts[(lang, topic)] >= 20, f"{lang}/{topic}: {counts[(lang, topic)]}"
+
+
+def test_intents_are_contract_topics() -> None:
+    assert {ex.topic for ex in examples()} == TOPICS
+
+
+def test_no_example_has_two_labels() -> None:
+    labels: dict[str, set[str]] = {}
+    for ex in examples():
+        labels.setdefault(ex.text.casefold(), set()).add(ex.intent)
+    assert [t for t, ls in labels.items() if len(ls) > 1] == []
+
+
+def test_heldout_is_never_trained_on() -> None:
+    trained = {ex.text.strip().casefold() for ex in examples()}
+    heldout = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))["examples"]
+    assert len(heldout) >= 800
+    assert [e["text"] for e in heldout if e["text"].strip().casefold() in trained] == []
+    assert {e["lang"] for e in heldout} == LANGUAGES
+    assert {e["topic"] for e in heldout} == TOPICS
+
+
+def test_every_question_has_a_response_and_back() -> None:
+    responses = yaml.safe_load((ROOT / "data" / "responses.yml").read_text(encoding="utf-8"))["responses"]
+    questions = {ex.intent for ex in examples() if "/" in ex.intent}
+    assert {name.removeprefix("utter_") for name in responses} == questions
+    for name, variants in responses.items():
+        assert variants == [{"text": name.removeprefix("utter_")}]
+
+
+def test_every_answer_is_reachable_from_training_examples() -> None:
+    answers = yaml.safe_load((ROOT / "data" / "knowledge" / "answers.yml").read_text(encoding="utf-8"))
+    intents = {ex.intent for ex in examples()} | {ex.topic for ex in examples()}
+    for answer_id in answers:
+        assert answer_id in intents or answer_id.split("/")[0] in intents, answer_id

@@ -1,0 +1,81 @@
+"""The chat page's API: bad input and an unavailable assistant get a clear
+answer in the person's language; good input reaches the assistant."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from bot.assistant import AssistantUnavailable, Button, Reply
+from bot.settings import Settings
+from bot.webchat import create_app
+from locales.catalog import Catalog
+
+CATALOG = Catalog.load()
+
+
+class FakeAssistant:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail, self.sent = fail, []
+
+    async def send(self, sender_id: str, text: str) -> list[Reply]:
+        if self.fail:
+            raise AssistantUnavailable()
+        self.sent.append((sender_id, text))
+        return [Reply("svar", (Button("Ja", "/caseworker"),))]
+
+
+def client(fake: FakeAssistant, **settings: object) -> TestClient:
+    return TestClient(create_app(Settings(**settings), client=fake, catalog=CATALOG))  # type: ignore[arg-type]
+
+
+SENDER = "abcdef0123456789"
+
+
+def test_message_is_forwarded_with_a_channel_prefixed_sender() -> None:
+    fake = FakeAssistant()
+    r = client(fake).post("/api/messages", json={"sender": SENDER, "text": " jeg trenger lege \u200b"})
+    assert r.status_code == 200
+    assert fake.sent == [(f"web:{SENDER}", "jeg trenger lege")]
+    assert r.json()["messages"] == [{"text": "svar", "buttons": [{"title": "Ja", "payload": "/caseworker"}]}]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\u200b\u200b", None, 42])
+def test_empty_message_gets_a_clear_answer_in_the_page_language(text: object) -> None:
+    fake = FakeAssistant()
+    r = client(fake).post("/api/messages", json={"sender": SENDER, "text": text, "lang": "ar"})
+    assert r.status_code == 422
+    assert r.json()["messages"][0]["text"] == CATALOG.text("input.empty", "ar")
+    assert fake.sent == []
+
+
+def test_too_long_message_is_refused_in_its_own_language() -> None:
+    text = "Я не можу знайти сімейного лікаря для своєї дитини. " * 100
+    r = client(FakeAssistant(), max_message_chars=2000).post("/api/messages", json={"sender": SENDER, "text": text})
+    assert r.status_code == 413
+    assert r.json()["messages"][0]["text"] == CATALOG.text("input.too_long", "uk", limit=2000)
+
+
+def test_assistant_down_is_told_in_the_persons_language() -> None:
+    r = client(FakeAssistant(fail=True)).post("/api/messages", json={"sender": SENDER, "text": "أحتاج إلى طبيب لابني من فضلك"})
+    assert r.status_code == 503
+    assert r.json()["messages"][0]["text"] == CATALOG.text("service.unavailable", "ar")
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1,2]", b'{"sender": "x", "text": "hei"}', b'{"text": "hei"}'])
+def test_malformed_requests_are_rejected(body: bytes) -> None:
+    fake = FakeAssistant()
+    r = client(fake).post("/api/messages", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert fake.sent == []
+
+
+def test_page_and_texts_with_security_headers() -> None:
+    c = client(FakeAssistant())
+    page = c.get("/")
+    assert page.status_code == 200 and "chat.js" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    texts = c.get("/api/texts", params={"lang": "fa"}).json()
+    assert texts["dir"] == "rtl" and texts["web.placeholder"] == CATALOG.text("web.placeholder", "fa")
+    assert c.get("/api/texts", params={"lang": "xx"}).json()["dir"] == "ltr"
+    assert c.get("/healthz").json() == {"status": "ok"}
