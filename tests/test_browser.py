@@ -35,7 +35,8 @@ def send(page, text: str) -> None:
     count = page.locator(".msg.bot").count()
     page.fill("#input", text)
     page.press("#input", "Enter")
-    page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {count}", timeout=30000)
+    # The page's CSP forbids eval, so wait with locators, not wait_for_function.
+    page.locator(".msg.bot").nth(count).wait_for(timeout=30000)
 
 
 def test_arabic_question_is_answered_in_arabic_right_to_left(page) -> None:
@@ -48,11 +49,11 @@ def test_arabic_question_is_answered_in_arabic_right_to_left(page) -> None:
 
 def test_language_buttons_switch_the_page_and_the_answers(page) -> None:
     page.locator("#languages button[data-lang='ti']").click()
-    page.wait_for_function("document.querySelectorAll('.msg.bot').length > 0", timeout=30000)
+    page.locator(".msg.bot").first.wait_for(timeout=30000)
     assert page.locator(".msg.bot").last.inner_text().strip() == catalog().text("language.changed", "ti")
     assert page.get_attribute("#input", "placeholder") == catalog().text("web.placeholder", "ti")
     page.locator("#languages button[data-lang='fa']").click()
-    page.wait_for_function("document.documentElement.dir === 'rtl'", timeout=10000)
+    page.locator("html[dir='rtl']").wait_for(state="attached", timeout=10000)
     send(page, "NAV")
     assert page.evaluate("document.documentElement.lang") == "fa"
 
@@ -63,5 +64,5 @@ def test_buttons_in_replies_can_be_pressed(page) -> None:
     assert buttons.count() == 8
     before = page.locator(".msg.bot").count()
     buttons.nth(2).click()  # a language (العربية)
-    page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {before}", timeout=30000)
+    page.locator(".msg.bot").nth(before).wait_for(timeout=30000)
     assert page.locator(".msg.bot").last.inner_text().strip() == catalog().text("language.changed", "ar")
