@@ -18,6 +18,9 @@ train: setup
 bench: setup train  ## print training time, model size, memory, latency and throughput
 	PYTHONPATH=. .venv/bin/python -m scripts.bench
 
+coverage:   ## knowledge-base coverage report
+	PYTHONPATH=. .venv/bin/python -m scripts.coverage
+
 lock:       ## re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lockenv && $$(scripts/find-python310) -m venv .lockenv
 	.lockenv/bin/pip install -q -r requirements.in

@@ -7,28 +7,40 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import AssistantAction, Events, understood
+from actions.checklist import next_button
 from actions.knowledge import catalog, knowledge
 from actions.replies import topic_buttons
-from actions.turn import Turn
+from actions.turn import LAST_ANSWER_SLOT, Turn
 
-LAST_ANSWER_SLOT = "last_answer"
+
+def give_answer(dispatcher: CollectingDispatcher, answer_id: str, turn: Turn, step: str | None = None) -> Events:
+    """Say one answer (with its source) in the person's language."""
+    texts = catalog()
+    buttons = topic_buttons(texts, turn.language, ["caseworker"]) if answer_id.startswith("interpreter/") else []
+    if step is not None:
+        buttons = next_button(texts, turn.language, step)
+    dispatcher.utter_message(text=knowledge().render(answer_id, turn.language), buttons=buttons)
+    if step is not None and not buttons:
+        dispatcher.utter_message(text=texts.text("checklist.done", turn.language))
+    return understood() + [SlotSet(LAST_ANSWER_SLOT, answer_id)]
 
 
 class ActionAnswerTopic(AssistantAction):
-    """Answers the question the response selector picked, or the topic's
-    default answer, in the person's language, ending with its source."""
+    """Answers the question the classifier picked (or a button named), else
+    the topic's default answer, in the person's language, with its source."""
 
     def name(self) -> str:
         return "action_answer_topic"
 
     def respond(self, dispatcher: CollectingDispatcher, turn: Turn, tracker: Tracker) -> Events:
         kb = knowledge()
+        named = turn.entity("answer") if turn.from_button else None
+        if named in kb.answers and named.startswith(turn.topic + "/"):
+            return give_answer(dispatcher, named, turn, step=turn.entity("step"))
         answer_id = kb.answer_for(turn.topic, turn.question)
         if answer_id is None:  # a topic with no answer yet: show the menu
             texts = catalog()
             dispatcher.utter_message(text=texts.text("topics.choose", turn.language),
                                      buttons=topic_buttons(texts, turn.language))
             return understood()
-        buttons = topic_buttons(catalog(), turn.language, ["caseworker"]) if turn.topic == "interpreter" else []
-        dispatcher.utter_message(text=kb.render(answer_id, turn.language), buttons=buttons)
-        return understood() + [SlotSet(LAST_ANSWER_SLOT, answer_id)]
+        return give_answer(dispatcher, answer_id, turn)

@@ -15,10 +15,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import catalog
+from actions.knowledge import catalog, knowledge
 from actions.replies import clarify_topics, topic_buttons
 from actions.settings import settings
-from actions.turn import LANGUAGE_SLOT, MISUNDERSTOOD_SLOT, Turn
+from actions.turn import LANGUAGE_SLOT, LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, Turn
 
 Events = list[dict[str, Any]]
 
@@ -34,6 +34,12 @@ class AssistantAction(Action, abc.ABC):
         events: Events = []
         if tracker.get_slot(LANGUAGE_SLOT) != turn.language:
             events.append(SlotSet(LANGUAGE_SLOT, turn.language))
+        if self.gated and (self.unsure(turn) or turn.topic == "out_of_scope"):
+            follow_up = follow_up_answer(turn, tracker.get_slot(LAST_ANSWER_SLOT))
+            if follow_up:
+                from actions.answers import give_answer  # answers builds on this module
+
+                return events + give_answer(dispatcher, follow_up, turn)
         if self.gated and self.unsure(turn):
             return events + clarify(dispatcher, turn, tracker)
         return events + self.respond(dispatcher, turn, tracker)
@@ -60,6 +66,28 @@ def clarify(dispatcher: CollectingDispatcher, turn: Turn, tracker: Tracker) -> E
         buttons = topic_buttons(texts, turn.language, clarify_topics(turn.ranking))
         dispatcher.utter_message(text=texts.text("clarify.ask", turn.language), buttons=buttons)
     return [SlotSet(MISUNDERSTOOD_SLOT, float(count))]
+
+
+#: A follow-up is a short message: at most this many words.
+FOLLOW_UP_MAX_WORDS = 6
+
+
+def follow_up_answer(turn: Turn, last_answer: str | None) -> str | None:
+    """A short message the model cannot place on its own ("and for
+    children?", "what does it cost?") right after an answer is read as a
+    question within that answer's topic: the most likely other answer there."""
+    if not last_answer or turn.from_button or not turn.question_scores:
+        return None
+    if len(turn.text.split()) > FOLLOW_UP_MAX_WORDS:
+        return None
+    topic = last_answer.split("/", 1)[0]
+    known = knowledge().answers
+    scores = {q: p for q, p in turn.question_scores if q.startswith(topic + "/") and q != last_answer and q in known}
+    total = sum(scores.values())
+    if not scores or total <= 0:
+        return None
+    best = max(scores, key=scores.get)
+    return best if scores[best] / total >= 0.25 else None
 
 
 def understood() -> Events:

@@ -7,7 +7,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import AssistantAction, Events, clarify, understood
-from actions.knowledge import catalog
+from actions.checklist import checklist_buttons, offer_button
+from actions.knowledge import catalog, knowledge
 from actions.replies import language_buttons, topic_buttons
 from actions.turn import MISUNDERSTOOD_SLOT, PINNED_SLOT, Turn
 
@@ -22,11 +23,16 @@ class ActionGreet(AssistantAction):
 
     def respond(self, dispatcher: CollectingDispatcher, turn: Turn, tracker: Tracker) -> Events:
         texts = catalog()
+        if turn.entity("show") == "checklist":
+            dispatcher.utter_message(text=knowledge().text("checklist.intro", turn.language),
+                                     buttons=checklist_buttons(texts, turn.language))
+            return understood()
         if tracker.get_slot(PINNED_SLOT):
             dispatcher.utter_message(text=texts.text("greet.again", turn.language),
                                      buttons=topic_buttons(texts, turn.language))
         else:
-            dispatcher.utter_message(text=texts.text("greet.welcome", turn.language))
+            dispatcher.utter_message(text=texts.text("greet.welcome", turn.language),
+                                     buttons=[offer_button(texts, turn.language)])
             dispatcher.utter_message(text=texts.text("language.choose", turn.language),
                                      buttons=language_buttons(texts))
         return understood()

@@ -14,7 +14,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import AssistantAction, Events, understood
-from actions.knowledge import catalog
+from actions.knowledge import knowledge
 from actions.turn import Turn
 
 
@@ -27,7 +27,7 @@ class ContactInfoHandoff:
     """Tells the person how to reach the municipality and NAV themselves."""
 
     def request(self, tracker: Tracker, turn: Turn) -> str:
-        return catalog().text("handoff.contact", turn.language)
+        return knowledge().text("handoff.contact", turn.language)
 
 
 def handoff() -> Handoff:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from actions.municipality import Municipality
 from actions.settings import settings
 from locales.catalog import Catalog
 
@@ -31,18 +32,19 @@ class AnswerMeta:
 
 
 class KnowledgeBase:
-    def __init__(self, answers: dict[str, AnswerMeta], catalog: Catalog) -> None:
+    def __init__(self, answers: dict[str, AnswerMeta], catalog: Catalog, municipality: Municipality) -> None:
         self.answers = answers
         self.catalog = catalog
+        self.municipality = municipality
 
     @classmethod
-    def load(cls, path: Path, catalog: Catalog) -> KnowledgeBase:
+    def load(cls, path: Path, catalog: Catalog, municipality: Municipality) -> KnowledgeBase:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         answers = {
             key: AnswerMeta(id=key, source=str(v["source"]), checked=_date(v["checked"]), default=bool(v.get("default")))
             for key, v in raw.items()
         }
-        return cls(answers, catalog)
+        return cls(answers, catalog, municipality)
 
     def topic_default(self, topic: str) -> str | None:
         for meta in self.answers.values():
@@ -56,9 +58,13 @@ class KnowledgeBase:
             return question
         return self.topic_default(topic)
 
+    def text(self, key: str, lang: str, **values: object) -> str:
+        """A locale text with the municipality's placeholders filled in."""
+        return self.catalog.text(key, lang, **{**self.municipality.placeholders(lang), **values})
+
     def render(self, answer_id: str, lang: str) -> str:
         meta = self.answers[answer_id]
-        body = self.catalog.text(answer_id, lang)
+        body = self.text(answer_id, lang)
         source = self.catalog.text("answer.source", lang, url=meta.source, date=meta.checked.isoformat())
         return f"{body}\n{source}"
 
@@ -74,4 +80,4 @@ def catalog() -> Catalog:
 
 @lru_cache(maxsize=1)
 def knowledge() -> KnowledgeBase:
-    return KnowledgeBase.load(settings().knowledge_file, catalog())
+    return KnowledgeBase.load(settings().knowledge_file, catalog(), Municipality.load(settings().municipality_file))

@@ -13,6 +13,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import AssistantAction, Events, understood
+from actions.checklist import offer_button
 from actions.knowledge import catalog
 from actions.replies import language_buttons
 from actions.settings import ROOT
@@ -63,5 +64,5 @@ class ActionChooseLanguage(AssistantAction):
         if chosen is None:
             dispatcher.utter_message(text=texts.text("language.choose", turn.language), buttons=language_buttons(texts))
             return understood()
-        dispatcher.utter_message(text=texts.text("language.changed", chosen))
+        dispatcher.utter_message(text=texts.text("language.changed", chosen), buttons=[offer_button(texts, chosen)])
         return understood() + [SlotSet(LANGUAGE_SLOT, chosen), SlotSet(PINNED_SLOT, True)]

@@ -18,7 +18,11 @@ class Settings:
     confidence_threshold: float = 0.5
     # The language used when nothing is known about the person's language.
     default_language: str = "nb"
+    # The municipality profile (data/municipalities/<id>.yml) answers use.
+    municipality: str = "baerum"
     knowledge_file: Path = ROOT / "data" / "knowledge" / "answers.yml"
+    checklist_file: Path = ROOT / "data" / "knowledge" / "checklist.yml"
+    municipalities_dir: Path = ROOT / "data" / "municipalities"
     locales_dir: Path = ROOT / "locales"
 
     @classmethod
@@ -29,7 +33,14 @@ class Settings:
         threshold = float(os.environ.get("NLU_CONFIDENCE_THRESHOLD", cls.confidence_threshold))
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("NLU_CONFIDENCE_THRESHOLD must be between 0 and 1")
-        return cls(confidence_threshold=threshold, default_language=default_language)
+        municipality = os.environ.get("MUNICIPALITY", cls.municipality)
+        if not (cls.municipalities_dir / f"{municipality}.yml").exists():
+            raise ValueError(f"MUNICIPALITY {municipality!r} has no profile in {cls.municipalities_dir}")
+        return cls(confidence_threshold=threshold, default_language=default_language, municipality=municipality)
+
+    @property
+    def municipality_file(self) -> Path:
+        return self.municipalities_dir / f"{self.municipality}.yml"
 
 
 @lru_cache(maxsize=1)

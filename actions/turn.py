@@ -16,6 +16,7 @@ from nlu.langid import LANGUAGES
 LANGUAGE_SLOT = "language"
 PINNED_SLOT = "language_pinned"
 MISUNDERSTOOD_SLOT = "misunderstood"
+LAST_ANSWER_SLOT = "last_answer"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class Turn:
     detected_reliable: bool
     language: str  # the language to answer in
     ranking: tuple[tuple[str, float], ...]
+    text: str = ""
+    entities: tuple[tuple[str, str], ...] = ()
+    question_scores: tuple[tuple[str, float], ...] = ()
+
+    def entity(self, name: str) -> str | None:
+        return next((value for key, value in self.entities if key == name), None)
 
     @classmethod
     def read(cls, latest: Mapping[str, Any], slots: Mapping[str, Any], default_language: str) -> Turn:
@@ -52,6 +59,10 @@ class Turn:
             detected_reliable=reliable,
             language=reply_language(slots, detected if detected in LANGUAGES else None, reliable, default_language),
             ranking=ranking,
+            text=text,
+            entities=tuple((str(e.get("entity")), str(e.get("value"))) for e in latest.get("entities") or []
+                           if isinstance(e, Mapping)),
+            question_scores=tuple((str(k), float(v)) for k, v in (latest.get("question_scores") or {}).items()),
         )
 
 

@@ -7,6 +7,7 @@ text plus optional buttons (title, payload).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +36,24 @@ class Reply:
 
 
 class AssistantClient:
-    def __init__(self, base_url: str, timeout: float = 30.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, client: httpx.AsyncClient | None = None,
+                 tracker_db: str | None = None) -> None:
         self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
         self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._tracker_db = tracker_db
+
+    async def forget(self, sender_id: str) -> None:
+        """Erase the person's conversation from Rasa's tracker store.
+
+        Rasa 3.6's HTTP API cannot delete a conversation, so the rows are
+        deleted from the SQLite tracker store directly (the default set-up).
+        """
+        if not self._tracker_db:
+            raise RuntimeError("TRACKER_DB is not set: cannot erase conversations")
+        with sqlite3.connect(self._tracker_db, timeout=10) as conn:
+            tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+            if "events" in tables:
+                conn.execute("delete from events where sender_id = ?", [sender_id])
 
     async def send(self, sender_id: str, text: str) -> list[Reply]:
         try:

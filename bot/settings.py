@@ -1,35 +1,95 @@
-"""Channel-side settings: one frozen object built once from the environment."""
+"""Channel-side settings: one frozen object built once from the environment.
+Public webhooks refuse to start without their secrets."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nlu.langid import LANGUAGES
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message says which."""
 
 
 @dataclass(frozen=True)
 class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
+    tracker_db: str = "var/tracker.db"
+    bot_db: str = "var/bot.db"
     webchat_host: str = "127.0.0.1"
     webchat_port: int = 8080
     default_language: str = "nb"
     max_message_chars: int = 2000
     rasa_timeout_seconds: float = 30.0
     log_salt: str = ""
+    retry_pending_seconds: float = 30.0
+    # Telegram: off without a token; polling, or a webhook with a secret
+    telegram_token: str = ""
+    telegram_mode: str = "polling"
+    telegram_webhook_secret: str = ""
+    telegram_api_url: str = ""
+    # SMS: "none", "twilio" or "json"
+    sms_gateway: str = "none"
+    sms_sender: str = ""
+    sms_max_segments: int = 3
+    sms_rate_per_minute: int = 10
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    sms_public_url: str = ""
+    sms_json_url: str = ""
+    sms_json_secrets: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
         lang = env.get("DEFAULT_LANGUAGE", cls.default_language)
         if lang not in LANGUAGES:
-            raise ValueError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
-        return cls(
+            raise SettingsError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
+        settings = cls(
             rasa_url=env.get("RASA_URL", f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}"),
+            tracker_db=env.get("TRACKER_DB", cls.tracker_db),
+            bot_db=env.get("BOT_DB", cls.bot_db),
             webchat_host=env.get("WEBCHAT_HOST", cls.webchat_host),
             webchat_port=int(env.get("WEBCHAT_PORT", cls.webchat_port)),
             default_language=lang,
             max_message_chars=int(env.get("MAX_MESSAGE_CHARS", cls.max_message_chars)),
             rasa_timeout_seconds=float(env.get("RASA_TIMEOUT_SECONDS", cls.rasa_timeout_seconds)),
             log_salt=env.get("LOG_SALT", ""),
+            retry_pending_seconds=float(env.get("RETRY_PENDING_SECONDS", cls.retry_pending_seconds)),
+            telegram_token=env.get("TELEGRAM_TOKEN", ""),
+            telegram_mode=env.get("TELEGRAM_MODE", cls.telegram_mode),
+            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            telegram_api_url=env.get("TELEGRAM_API_URL", ""),
+            sms_gateway=env.get("SMS_GATEWAY", cls.sms_gateway),
+            sms_sender=env.get("SMS_SENDER", ""),
+            sms_max_segments=int(env.get("SMS_MAX_SEGMENTS", cls.sms_max_segments)),
+            sms_rate_per_minute=int(env.get("SMS_RATE_PER_MINUTE", cls.sms_rate_per_minute)),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_api_url=env.get("TWILIO_API_URL", cls.twilio_api_url),
+            sms_public_url=env.get("SMS_PUBLIC_URL", ""),
+            sms_json_url=env.get("SMS_JSON_URL", ""),
+            sms_json_secrets=tuple(s for s in env.get("SMS_JSON_SECRETS", "").split(",") if s),
         )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.telegram_token and self.telegram_mode not in ("polling", "webhook"):
+            raise SettingsError("TELEGRAM_MODE must be 'polling' or 'webhook'")
+        if self.telegram_token and self.telegram_mode == "webhook" and len(self.telegram_webhook_secret) < 16:
+            raise SettingsError("TELEGRAM_WEBHOOK_SECRET (16+ characters) is required in webhook mode")
+        if self.sms_gateway not in ("none", "twilio", "json"):
+            raise SettingsError("SMS_GATEWAY must be 'none', 'twilio' or 'json'")
+        if self.sms_gateway == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token
+                                                 and self.sms_public_url and self.sms_sender):
+            raise SettingsError("SMS_GATEWAY=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, SMS_PUBLIC_URL "
+                                "and SMS_SENDER")
+        if self.sms_gateway == "json" and not (self.sms_json_url and self.sms_json_secrets
+                                               and all(len(s) >= 16 for s in self.sms_json_secrets)):
+            raise SettingsError("SMS_GATEWAY=json needs SMS_JSON_URL and SMS_JSON_SECRETS (16+ characters each)")
+        if not 1 <= self.sms_max_segments <= 10:
+            raise SettingsError("SMS_MAX_SEGMENTS must be between 1 and 10")

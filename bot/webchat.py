@@ -33,8 +33,23 @@ RTL_LANGUAGES = {"ar", "fa"}
 
 def create_app(settings: Settings, client: AssistantClient | None = None,
                catalog: Catalog | None = None, identifier: LanguageIdentifier | None = None) -> Starlette:
-    texts = catalog or Catalog.load()
+    """The chat page on its own (tests); bot.server hosts it with the channels."""
     state: dict[str, object] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        owned = state.get("client")
+        if isinstance(owned, AssistantClient):
+            await owned.close()
+
+    return Starlette(routes=webchat_routes(settings, client, catalog or Catalog.load(), identifier, state),
+                     lifespan=lifespan)
+
+
+def webchat_routes(settings: Settings, client: AssistantClient | None, texts: Catalog,
+                   identifier: LanguageIdentifier | None = None, state: dict[str, object] | None = None) -> list:
+    state = state if state is not None else {}
 
     def person_language(text: str, hint: object) -> str:
         """Reliable detection of the message, else the page's language, else the default."""
@@ -83,23 +98,13 @@ def create_app(settings: Settings, client: AssistantClient | None = None,
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        owned = state.get("client")
-        if isinstance(owned, AssistantClient):
-            await owned.close()
-
-    return Starlette(
-        routes=[
-            Route("/", page),
-            Route("/api/texts", page_texts),
-            Route("/api/messages", messages, methods=["POST"]),
-            Route("/healthz", healthz),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ],
-        lifespan=lifespan,
-    )
+    return [
+        Route("/", page),
+        Route("/api/texts", page_texts),
+        Route("/api/messages", messages, methods=["POST"]),
+        Route("/healthz", healthz),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
 
 
 def _error(texts: Catalog, key: str, lang: str, status: int, **values: object) -> JSONResponse:
@@ -115,15 +120,3 @@ def _security_headers() -> dict[str, str]:
     }
 
 
-def main() -> None:
-    import uvicorn
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = Settings.from_env()
-    # ws="none": Rasa pins an old websockets that uvicorn cannot use; no websockets are served.
-    uvicorn.run(create_app(settings), host=settings.webchat_host, port=settings.webchat_port, log_level="warning", ws="none")
-
-
-if __name__ == "__main__":
-    main()

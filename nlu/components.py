@@ -166,6 +166,11 @@ class TopicClassifier(GraphComponent, IntentClassifier):
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             if questions is not None:
                 self._select_question(message, ranking[0]["name"], questions[row])
+                # Every question's probability, so that a short follow-up ("and
+                # for children?") can be placed within the previous topic.
+                names = self._params["question_classes"]
+                message.set("question_scores", {str(n): round(float(p), 4) for n, p in zip(names, questions[row], strict=True)},
+                            add_to_output=True)
         return messages
 
     def _select_question(self, message: Message, topic: str, probs: np.ndarray) -> None:

@@ -65,6 +65,7 @@ class Stack:
                 "SANIC_HOST": "127.0.0.1",  # the action server binds loopback only
                 "ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}/webhook",
                 "TRACKER_DB": str(self.tracker_db.resolve()),
+                "BOT_DB": str(self.tracker_db.resolve().parent / "bot.db"),
                 "RASA_URL": self.rasa_url,
                 "WEBCHAT_PORT": str(self.webchat_port),
                 "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -92,7 +93,7 @@ class Stack:
                              "--credentials", "credentials.yml"])
 
     def start_webchat(self) -> None:
-        self._spawn("webchat", [sys.executable, "-m", "bot.webchat"])
+        self._spawn("webchat", [sys.executable, "-m", "bot.server"])
 
     def start(self, timeout: float = 180.0) -> None:
         self.start_actions()

@@ -147,7 +147,8 @@ def test_goodbye_and_caseworker() -> None:
     messages, _ = run(ActionGoodbye(), tracker("bye", intent="goodbye", lang="ru"))
     assert sent(messages, "goodbye.bye", "ru")
     messages, _ = run(ActionRequestCaseworker(), tracker("call me", intent="caseworker", lang="fa"))
-    assert sent(messages, "handoff.contact", "fa")
+    assert messages[0]["text"] == knowledge().text("handoff.contact", "fa")
+    assert knowledge().municipality.website in messages[0]["text"]
 
 
 def test_out_of_scope_twice_offers_a_person() -> None:
@@ -156,3 +157,42 @@ def test_out_of_scope_twice_offers_a_person() -> None:
     messages, _ = run(ActionOutOfScope(), tracker("football", intent="out_of_scope", lang="en",
                                                   slots={"misunderstood": 1.0}))
     assert sent(messages, "clarify.offer_person", "en")
+
+
+def test_a_short_follow_up_is_answered_within_the_previous_topic() -> None:
+    scores = {"fastlege/helsestasjon": 0.30, "fastlege/get_gp": 0.05, "school/enroll": 0.40, "barnehage/apply": 0.25}
+    t = tracker("and for children?", intent="school", confidence=0.3, lang="en",
+                slots={"last_answer": "fastlege/get_gp"})
+    t.latest_message["question_scores"] = scores
+    messages, events = run(ActionAnswerTopic(), t)
+    assert messages[0]["text"] == knowledge().render("fastlege/helsestasjon", "en")
+    assert SlotSet("last_answer", "fastlege/helsestasjon") in events
+
+
+def test_a_long_unclear_message_is_not_taken_as_a_follow_up() -> None:
+    t = tracker("this is a long message that the model does not understand at all", intent="school",
+                confidence=0.3, slots={"last_answer": "fastlege/get_gp"})
+    t.latest_message["question_scores"] = {"fastlege/helsestasjon": 0.9}
+    messages, _ = run(ActionAnswerTopic(), t)
+    assert sent(messages, "clarify.ask", "en")
+
+
+def test_checklist_is_offered_walked_and_finished() -> None:
+    from actions.checklist import steps
+
+    first, _ = run(ActionGreet(), tracker("hi", intent="greet"))
+    assert first[0]["buttons"][0]["payload"] == '/greet{"show":"checklist"}'
+    shown, _ = run(ActionGreet(), tracker('/greet{"show":"checklist"}', intent="greet", confidence=1.0,
+                                          entities=[{"entity": "show", "value": "checklist"}]))
+    assert len(shown[0]["buttons"]) == len(steps())
+    step0 = steps()[0]
+    messages, _ = run(ActionAnswerTopic(), tracker("/x", intent=step0.answer.split("/")[0], confidence=1.0,
+                                                   entities=[{"entity": "answer", "value": step0.answer},
+                                                             {"entity": "step", "value": "0"}]))
+    assert messages[0]["text"] == knowledge().render(step0.answer, "en")
+    assert '"step":"1"' in messages[0]["buttons"][0]["payload"]
+    last = len(steps()) - 1
+    messages, _ = run(ActionAnswerTopic(), tracker("/x", intent=steps()[last].answer.split("/")[0], confidence=1.0,
+                                                   entities=[{"entity": "answer", "value": steps()[last].answer},
+                                                             {"entity": "step", "value": str(last)}]))
+    assert sent(messages, "checklist.done", "en")

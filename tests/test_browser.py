@@ -50,7 +50,7 @@ def test_arabic_question_is_answered_in_arabic_right_to_left(page) -> None:
 def test_language_buttons_switch_the_page_and_the_answers(page) -> None:
     page.locator("#languages button[data-lang='ti']").click()
     page.locator(".msg.bot").first.wait_for(timeout=30000)
-    assert page.locator(".msg.bot").last.inner_text().strip() == catalog().text("language.changed", "ti")
+    assert page.locator(".msg.bot").last.inner_text().startswith(catalog().text("language.changed", "ti"))
     assert page.get_attribute("#input", "placeholder") == catalog().text("web.placeholder", "ti")
     page.locator("#languages button[data-lang='fa']").click()
     page.locator("html[dir='rtl']").wait_for(state="attached", timeout=10000)
@@ -60,9 +60,9 @@ def test_language_buttons_switch_the_page_and_the_answers(page) -> None:
 
 def test_buttons_in_replies_can_be_pressed(page) -> None:
     send(page, "hello")
-    buttons = page.locator(".msg.bot .buttons button")
-    assert buttons.count() == 8
+    buttons = page.locator(".msg.bot").last.locator(".buttons button")
+    assert buttons.count() == 8  # the languages; the welcome before it offers the checklist
     before = page.locator(".msg.bot").count()
     buttons.nth(2).click()  # a language (العربية)
     page.locator(".msg.bot").nth(before).wait_for(timeout=30000)
-    assert page.locator(".msg.bot").last.inner_text().strip() == catalog().text("language.changed", "ar")
+    assert page.locator(".msg.bot").last.inner_text().startswith(catalog().text("language.changed", "ar"))

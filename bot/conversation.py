@@ -1,0 +1,101 @@
+"""The one way every channel reaches the assistant, with what a channel
+needs around it: each message handled once, one person's messages in
+order, and nothing lost when the assistant is down (the message is kept,
+the person is told, and it is answered when the assistant is back)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from bot.assistant import AssistantClient, AssistantUnavailable, Reply
+from bot.privacy import pseudonym
+from bot.store import Store
+from locales.catalog import Catalog
+from nlu.langid import LanguageIdentifier
+
+logger = logging.getLogger(__name__)
+
+#: A channel's way to deliver replies to one person, in a language.
+Deliver = Callable[[str, list[Reply], str], Awaitable[None]]
+
+
+class Conversations:
+    def __init__(self, assistant: AssistantClient, store: Store, catalog: Catalog, default_language: str = "nb",
+                 identifier: LanguageIdentifier | None = None, log_salt: str = "") -> None:
+        self.assistant, self.store, self.catalog = assistant, store, catalog
+        self.default_language = default_language
+        self._identifier = identifier
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._salt = log_salt
+
+    def detector(self) -> LanguageIdentifier:
+        if self._identifier is None:
+            self._identifier = LanguageIdentifier()
+        return self._identifier
+
+    def language_of(self, sender: str, text: str = "") -> str:
+        """A reliable detection of `text`, else the language the person was
+        last answered in, else the default."""
+        if text.strip() and not text.startswith("/"):
+            detection = self.detector().detect(text)
+            if detection.reliable:
+                return detection.language
+        return self.store.language(sender) or self.default_language
+
+    def text(self, key: str, sender: str, text: str = "", **values: object) -> tuple[str, str]:
+        lang = self.language_of(sender, text)
+        return self.catalog.text(key, lang, **values), lang
+
+    async def handle(self, channel: str, external_id: str, sender: str, text: str, deliver: Deliver) -> bool:
+        """Handle one inbound message; False if it was a duplicate."""
+        inbound_id = self.store.record_inbound(channel, external_id, sender, text)
+        if inbound_id is None:
+            logger.info("Duplicate %s message from %s ignored", channel, pseudonym(sender, self._salt))
+            return False
+        await self.process(inbound_id, sender, text, deliver)
+        return True
+
+    async def process(self, inbound_id: int, sender: str, text: str, deliver: Deliver) -> None:
+        """Answer a message already recorded; one person's messages in order."""
+        async with self._locks[sender]:
+            await self._answer(inbound_id, sender, text, deliver, notify=True)
+
+    async def _answer(self, inbound_id: int, sender: str, text: str, deliver: Deliver, notify: bool) -> bool:
+        try:
+            replies = await self.assistant.send(sender, text)
+        except AssistantUnavailable:
+            self.store.set_inbound_status(inbound_id, "pending")
+            if notify:
+                notice, lang = self.text("service.queued", sender, text)
+                await deliver(sender, [Reply(notice)], lang)
+            return False
+        lang = self._reply_language(sender, replies, text)
+        await deliver(sender, replies, lang)
+        self.store.set_inbound_status(inbound_id, "answered")
+        return True
+
+    def _reply_language(self, sender: str, replies: list[Reply], text: str) -> str:
+        joined = " ".join(r.text for r in replies)[:400]
+        detection = self.detector().detect(joined) if joined.strip() else None
+        lang = detection.language if detection and detection.reliable else self.language_of(sender, text)
+        self.store.set_language(sender, lang)
+        return lang
+
+    async def retry_pending(self, deliverers: dict[str, Deliver]) -> int:
+        """Answer messages kept while the assistant was down, oldest first;
+        stops at the first that still fails. Returns how many were answered."""
+        answered = 0
+        for row in self.store.pending_inbound():
+            deliver = deliverers.get(row["channel"])
+            if deliver is None:
+                continue
+            async with self._locks[row["sender"]]:
+                if self.store.inbound_status(row["id"]) == "answered":  # answered meanwhile
+                    continue
+                if not await self._answer(row["id"], row["sender"], row["text"], deliver, notify=False):
+                    break
+            answered += 1
+        return answered

@@ -1,0 +1,158 @@
+"""One web server for every channel: the local chat page, the Telegram
+webhook (or long polling), the SMS gateways' webhooks, /healthz and /readyz.
+Started by `make run` (scripts/stack.py); listens on 127.0.0.1 by default."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.assistant import AssistantClient
+from bot.conversation import Conversations
+from bot.settings import Settings
+from bot.sms_channel import Gateway, JsonGateway, SmsChannel, SmsSettings, TwilioGateway
+from bot.store import Store
+from bot.telegram_channel import TelegramChannel
+from bot.webchat import webchat_routes
+from locales.catalog import Catalog
+
+logger = logging.getLogger(__name__)
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def create_server(settings: Settings, assistant: AssistantClient | None = None, store: Store | None = None,
+                  catalog: Catalog | None = None, gateway: Gateway | None = None) -> Starlette:
+    catalog = catalog or Catalog.load()
+    store = store or Store(settings.bot_db)
+    http = httpx.AsyncClient(timeout=15)
+    assistant = assistant or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds,
+                                             tracker_db=settings.tracker_db)
+    conversations = Conversations(assistant, store, catalog, settings.default_language, log_salt=settings.log_salt)
+    routes = webchat_routes(settings, assistant, catalog)
+    deliverers = {}
+
+    telegram: TelegramChannel | None = None
+    if settings.telegram_token:
+        telegram = TelegramChannel(conversations, store, settings.log_salt)
+        telegram.build(settings.telegram_token, settings.telegram_api_url or None)
+        deliverers["telegram"] = telegram.deliver
+        if settings.telegram_mode == "webhook":
+            routes.append(Route("/telegram/webhook", _telegram_webhook(telegram, settings), methods=["POST"]))
+
+    sms: SmsChannel | None = None
+    if settings.sms_gateway != "none":
+        if gateway is None:
+            gateway = (TwilioGateway(http, settings.twilio_api_url, settings.twilio_account_sid,
+                                     settings.twilio_auth_token, settings.sms_sender)
+                       if settings.sms_gateway == "twilio"
+                       else JsonGateway(http, settings.sms_json_url, settings.sms_json_secrets[0], settings.sms_sender))
+        sms = SmsChannel(conversations, store, gateway,
+                         SmsSettings(settings.sms_max_segments, settings.sms_rate_per_minute), settings.log_salt)
+        deliverers["sms"] = sms.deliver
+        routes += sms.routes(settings.twilio_auth_token if settings.sms_gateway == "twilio" else "",
+                             settings.sms_public_url, list(settings.sms_json_secrets)
+                             if settings.sms_gateway == "json" else [])
+
+    async def readyz(_: Request) -> JSONResponse:
+        try:
+            r = await http.get(settings.rasa_url.rstrip("/") + "/status", timeout=3)
+            ok = r.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        return JSONResponse({"assistant": "up" if ok else "down"}, status_code=200 if ok else 503)
+
+    routes.append(Route("/readyz", readyz))
+
+    async def retry_loop() -> None:
+        while True:
+            await asyncio.sleep(settings.retry_pending_seconds)
+            try:
+                await conversations.retry_pending(deliverers)
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                logger.exception("Retrying pending messages failed")
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(retry_loop())]
+        if telegram and telegram.application:
+            app = telegram.application
+            await app.initialize()
+            await app.start()
+            if settings.telegram_mode == "polling":
+                await app.updater.start_polling(drop_pending_updates=False)  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if telegram and telegram.application:
+                app = telegram.application
+                if app.updater and app.updater.running:
+                    await app.updater.stop()
+                await app.stop()
+                await app.shutdown()
+            if sms:
+                await sms.drain()
+            await http.aclose()
+            await assistant.close()
+
+    server = Starlette(routes=routes, lifespan=lifespan)
+    server.state.conversations = conversations
+    server.state.telegram = telegram
+    server.state.sms = sms
+    server.state.store = store
+    return server
+
+
+def _telegram_webhook(telegram: TelegramChannel, settings: Settings):  # type: ignore[no-untyped-def]
+    from telegram import Update
+
+    secret = settings.telegram_webhook_secret.encode()
+
+    async def webhook(request: Request) -> Response:
+        given = request.headers.get(TELEGRAM_SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, secret):
+            return Response("forbidden", status_code=403)
+        try:
+            data = await request.json()
+        except ValueError:
+            return Response("malformed", status_code=400)
+        app = telegram.application
+        assert app is not None
+        update = Update.de_json(data, app.bot)
+        if update is None:
+            return Response("malformed", status_code=400)
+        await app.update_queue.put(update)
+        return Response(status_code=200)
+
+    return webhook
+
+
+def main() -> None:
+    import uvicorn
+
+    from scripts.stack import load_env_file
+
+    load_env_file()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its URLs carry the bot token
+    settings = Settings.from_env()
+    # ws="none": Rasa pins an old websockets that uvicorn cannot use; no websockets are served.
+    uvicorn.run(create_server(settings), host=settings.webchat_host, port=settings.webchat_port,
+                log_level="warning", ws="none")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""SMS through a gateway: inbound webhooks, replies written for SMS, and
+outbound sending that is retried and idempotent.
+
+Two gateway adapters share everything but the wire format:
+- Twilio-compatible: form POST with `X-Twilio-Signature` (validated with the
+  `twilio` library); replies go out through its REST API.
+- Generic JSON: `{"id", "from", "to", "text"}` signed with HMAC-SHA256 over
+  "<timestamp>.<body>" in `X-Signature` (hex) and `X-Timestamp`, the shape
+  most Norwegian SMS providers offer; replies are POSTed as JSON, signed the
+  same way, with a `reference` the gateway uses to drop duplicates.
+
+A bad signature gets 403 and nothing is processed; a gateway's retry of a
+message is processed once. Numbers are normalised to E.164.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import phonenumbers
+import yaml
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from twilio.request_validator import RequestValidator
+
+from bot.assistant import Reply
+from bot.conversation import Conversations
+from bot.privacy import pseudonym
+from bot.sms_text import split_for_sms, with_options
+from bot.store import Store
+
+logger = logging.getLogger(__name__)
+KEYWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "sms_keywords.yml"
+MAX_TIMESTAMP_SKEW = 300  # seconds
+
+
+class SendFailed(Exception):
+    """The gateway refused or did not answer; worth another try."""
+
+
+class Gateway(Protocol):
+    async def send(self, to: str, text: str, reference: str) -> str:
+        """Send one SMS; return the gateway's message id."""
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 signature of the generic JSON gateway (also used in tests)."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def verify_json_signature(secrets: list[str], timestamp: str, signature: str, body: bytes, now: float) -> bool:
+    """Constant-time check against every active secret (rotation); old
+    timestamps are refused so a captured request cannot be replayed."""
+    try:
+        if abs(now - float(timestamp)) > MAX_TIMESTAMP_SKEW:
+            return False
+    except ValueError:
+        return False
+    return any(hmac.compare_digest(sign(s, timestamp, body), signature) for s in secrets if s)
+
+
+def e164(number: str, region: str = "NO") -> str | None:
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class TwilioGateway:
+    def __init__(self, client: httpx.AsyncClient, api_url: str, account_sid: str, auth_token: str, sender: str) -> None:
+        self._client, self._sid, self._token, self._from = client, account_sid, auth_token, sender
+        self._url = f"{api_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+
+    async def send(self, to: str, text: str, reference: str) -> str:
+        try:
+            r = await self._client.post(self._url, data={"To": to, "From": self._from, "Body": text},
+                                        auth=(self._sid, self._token), headers={"Idempotency-Key": reference})
+        except httpx.HTTPError as exc:
+            raise SendFailed(type(exc).__name__) from exc
+        if r.status_code >= 500 or r.status_code == 429:
+            raise SendFailed(f"HTTP {r.status_code}")
+        if r.status_code >= 400:
+            raise PermissionError(f"HTTP {r.status_code}")  # not worth retrying
+        return str(r.json().get("sid", ""))
+
+
+class JsonGateway:
+    def __init__(self, client: httpx.AsyncClient, url: str, secret: str, sender: str) -> None:
+        self._client, self._url, self._secret, self._from = client, url, secret, sender
+
+    async def send(self, to: str, text: str, reference: str) -> str:
+        body = json.dumps({"to": to, "from": self._from, "text": text, "reference": reference},
+                          ensure_ascii=False).encode()
+        ts = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Timestamp": ts, "X-Signature": sign(self._secret, ts, body)}
+        try:
+            r = await self._client.post(self._url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise SendFailed(type(exc).__name__) from exc
+        if r.status_code >= 500 or r.status_code == 429:
+            raise SendFailed(f"HTTP {r.status_code}")
+        if r.status_code >= 400:
+            raise PermissionError(f"HTTP {r.status_code}")
+        return str(r.json().get("id", ""))
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    max_segments: int = 3
+    rate_per_minute: int = 10
+    send_attempts: int = 4
+    backoff_seconds: float = 0.5
+
+
+class SmsChannel:
+    def __init__(self, conversations: Conversations, store: Store, gateway: Gateway, settings: SmsSettings,
+                 log_salt: str = "") -> None:
+        self.conversations, self.store, self.gateway, self.settings = conversations, store, gateway, settings
+        self._salt = log_salt
+        self._recent: dict[str, deque[float]] = defaultdict(deque)
+        self._warned: set[str] = set()
+        keywords = yaml.safe_load(KEYWORDS_FILE.read_text(encoding="utf-8"))
+        self._keywords = {kind: {w.casefold() for w in words} for kind, words in keywords.items()}
+
+    def keyword(self, text: str) -> str | None:
+        word = text.strip().strip(".!").casefold()
+        return next((kind for kind, words in self._keywords.items() if word in words), None)
+
+    def _rate_limited(self, sender: str, now: float) -> bool:
+        window = self._recent[sender]
+        while window and now - window[0] > 60:
+            window.popleft()
+        window.append(now)
+        return len(window) > self.settings.rate_per_minute
+
+    async def receive(self, message_id: str, number: str, text: str) -> None:
+        """Handle one inbound SMS (signature already checked)."""
+        sender = f"sms:{number}"
+        inbound_id = self.store.record_inbound("sms", message_id, sender, text)
+        if inbound_id is None:
+            return  # the gateway sent this message again: handled already
+        kind = self.keyword(text)
+        handled = await self._handle_locally(inbound_id, sender, message_id, text, kind)
+        if handled:
+            return
+        if text.strip().isdigit():
+            payload = self.store.option(sender, int(text.strip()))
+            text = payload or text
+        await self.conversations.process(inbound_id, sender, text, self._deliver_for(message_id))
+
+    async def _handle_locally(self, inbound_id: int, sender: str, message_id: str, text: str,
+                              kind: str | None) -> bool:
+        """Keywords, opt-outs and the rate limit, answered without the
+        assistant. True when the message needs nothing more."""
+        status = "answered"
+        if kind == "stop":
+            self.store.opt_out(sender)
+            await self._say(sender, "sms.stopped", message_id, text)
+        elif kind == "start":
+            self.store.opt_in(sender)
+            await self._say(sender, "sms.started", message_id, text)
+        elif self.store.opted_out(sender):
+            status = "ignored"
+        elif self._rate_limited(sender, time.monotonic()):
+            status = "ignored"
+            if sender not in self._warned:
+                self._warned.add(sender)
+                await self._say(sender, "sms.rate_limited", message_id, text)
+            logger.info("Rate limit for %s", pseudonym(sender, self._salt))
+        elif kind == "help":
+            self._warned.discard(sender)
+            await self._say(sender, "sms.help", message_id, text)
+        elif kind == "more":
+            self._warned.discard(sender)
+            parts = self.store.pop_more(sender)
+            if parts:
+                self.store.set_more(sender, parts[1:])
+                await self._send(sender, parts[0], f"{message_id}:more")
+            else:
+                await self._say(sender, "sms.no_more", message_id, text)
+        else:
+            self._warned.discard(sender)
+            return False
+        self.store.set_inbound_status(inbound_id, status)
+        return True
+
+    def _deliver_for(self, message_id: str):  # type: ignore[no-untyped-def]
+        async def deliver(sender: str, replies: list[Reply], lang: str) -> None:
+            await self.deliver(sender, replies, lang, reference=message_id)
+
+        return deliver
+
+    async def deliver(self, sender: str, replies: list[Reply], lang: str, reference: str = "") -> None:
+        """All replies to one message as one SMS conversation turn: buttons
+        become numbered options, long text is split with MORE."""
+        texts = self.conversations.catalog
+        body = "\n\n".join(r.text for r in replies if r.text)
+        buttons = next((r.buttons for r in reversed(replies) if r.buttons), ())
+        self.store.set_options(sender, [b.payload for b in buttons])
+        body = with_options(body, [b.title for b in buttons], texts.text("sms.options", lang))
+        parts = split_for_sms(body, self.settings.max_segments, texts.text("sms.more", lang))
+        self.store.set_more(sender, parts[1:])
+        await self._send(sender, parts[0], reference or f"{sender}:{time.time_ns()}")
+
+    async def _say(self, sender: str, key: str, message_id: str, text: str) -> None:
+        reply, _ = self.conversations.text(key, sender, text)
+        await self._send(sender, reply, f"{message_id}:{key}")
+
+    async def _send(self, sender: str, text: str, key: str) -> None:
+        """Queue once (idempotency key) and send with retries; a send that
+        keeps failing is recorded as failed for an operator to see."""
+        outbound_id = self.store.queue_outbound("sms", sender, key, {"text": text})
+        if outbound_id is None:
+            return
+        await self.send_queued(outbound_id)
+
+    async def send_queued(self, outbound_id: int) -> None:
+        row = self.store.outbound(outbound_id)
+        to = row["sender"].split(":", 1)[1]
+        text = json.loads(row["body"])["text"]
+        try:
+            async for attempt in AsyncRetrying(retry=retry_if_exception_type(SendFailed),
+                                               stop=stop_after_attempt(self.settings.send_attempts),
+                                               wait=wait_exponential(self.settings.backoff_seconds, max=30),
+                                               reraise=True):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        self.store.mark_outbound(outbound_id, "retrying", "previous attempt failed")
+                    provider_id = await self.gateway.send(to, text, row["key"])
+        except (SendFailed, PermissionError) as exc:
+            self.store.mark_outbound(outbound_id, "failed", str(exc))
+            logger.error("SMS to %s failed: %s", pseudonym(row["sender"], self._salt), exc)
+            return
+        self.store.mark_outbound(outbound_id, "sent", provider_id=provider_id)
+
+    # -- HTTP endpoints -----------------------------------------------------------------
+    def routes(self, twilio_token: str, twilio_public_url: str, json_secrets: list[str]) -> list[Route]:
+        validator = RequestValidator(twilio_token) if twilio_token else None
+
+        async def twilio_params(request: Request) -> dict[str, str] | Response:
+            """The form, if its signature is right (checked before anything else)."""
+            if validator is None:
+                return Response(status_code=404)
+            params = {k: str(v) for k, v in (await request.form()).items()}
+            url = twilio_public_url.rstrip("/") + request.url.path
+            if not validator.validate(url, params, request.headers.get("X-Twilio-Signature", "")):
+                return Response("forbidden", status_code=403)
+            return params
+
+        async def json_data(request: Request) -> dict[str, Any] | Response:
+            """The JSON body, if its signature and timestamp are right."""
+            if not json_secrets:
+                return Response(status_code=404)
+            body = await request.body()
+            if not verify_json_signature(json_secrets, request.headers.get("X-Timestamp", ""),
+                                         request.headers.get("X-Signature", ""), body, time.time()):
+                return Response("forbidden", status_code=403)
+            try:
+                data = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                return JSONResponse({"error": "malformed"}, status_code=400)
+            return data if isinstance(data, dict) else JSONResponse({"error": "malformed"}, status_code=400)
+
+        async def twilio_inbound(request: Request) -> Response:
+            params = await twilio_params(request)
+            if isinstance(params, Response):
+                return params
+            return await self._accept(params.get("MessageSid", ""), params.get("From", ""), params.get("Body", ""),
+                                      twiml=True)
+
+        async def twilio_status(request: Request) -> Response:
+            params = await twilio_params(request)
+            if isinstance(params, Response):
+                return params
+            self.store.record_receipt(params.get("MessageSid", ""), params.get("MessageStatus", ""))
+            return Response(status_code=204)
+
+        async def json_inbound(request: Request) -> Response:
+            data = await json_data(request)
+            if isinstance(data, Response):
+                return data
+            return await self._accept(str(data.get("id", "")), str(data.get("from", "")), data.get("text"))
+
+        async def json_receipt(request: Request) -> Response:
+            data = await json_data(request)
+            if isinstance(data, Response):
+                return data
+            self.store.record_receipt(str(data.get("id", "")), str(data.get("status", "")))
+            return Response(status_code=204)
+
+        return [
+            Route("/sms/twilio", twilio_inbound, methods=["POST"]),
+            Route("/sms/twilio/status", twilio_status, methods=["POST"]),
+            Route("/sms/json", json_inbound, methods=["POST"]),
+            Route("/sms/json/receipts", json_receipt, methods=["POST"]),
+        ]
+
+    async def _accept(self, message_id: str, number: str, text: object, twiml: bool = False) -> Response:
+        normalized = e164(number)
+        if not message_id or normalized is None or not isinstance(text, str):
+            return JSONResponse({"error": "need id, a valid phone number and text"}, status_code=400)
+        # Answer the gateway at once; the reply goes out through its API.
+        task = asyncio.create_task(self.receive(message_id, normalized, text[:2000]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if twiml:
+            return Response("<Response/>", media_type="application/xml")
+        return JSONResponse({"status": "accepted"})
+
+    @property
+    def _tasks(self) -> set[asyncio.Task]:
+        if not hasattr(self, "_task_set"):
+            self._task_set: set[asyncio.Task] = set()
+        return self._task_set
+
+    async def drain(self) -> None:
+        """Wait for messages being handled (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

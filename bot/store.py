@@ -1,0 +1,208 @@
+"""The channels' own database (sqlite-utils, WAL): what must survive a
+restart on the channel side. Nothing else in bot/ writes SQL.
+
+- inbound:  every message received, once (UNIQUE channel + external id), with
+            its state: received -> answered, or pending while the assistant
+            is down (answered when it is back)
+- outbound: every message to send, once (UNIQUE idempotency key), with
+            attempts and the provider's id; failed sends stay visible
+- receipts: delivery receipts from SMS gateways
+- callbacks: short keys for Telegram button payloads over 64 bytes
+- options:  the numbered SMS options last sent to a person ("1" -> payload)
+- more:     the rest of an SMS answer that did not fit ("MORE")
+- optouts:  SMS numbers that sent STOP
+- people:   the language each person was last answered in (for notices
+            when the assistant is down)
+
+Sender ids are stored as given by the channel ("tg:123", "sms:+47...") so
+that /delete can erase them; logs use pseudonyms (bot.privacy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Store:
+    def __init__(self, path: Path | str | None = None) -> None:
+        # check_same_thread=False: used from the event loop and from worker
+        # threads; the RLock below serialises writers.
+        if path is None:
+            self.db = sqlite_utils.Database(sqlite3.connect(":memory:", check_same_thread=False))
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False, timeout=10))
+            self.db.enable_wal()
+        self._lock = threading.RLock()
+        self.migrate()
+
+    # -- schema ---------------------------------------------------------------
+    def migrate(self) -> None:
+        """Create or upgrade the schema, in one transaction."""
+        with self._lock, self.db.conn:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version < 1:
+                self.db["inbound"].create(
+                    {"id": int, "channel": str, "external_id": str, "sender": str, "text": str, "status": str,
+                     "created": str, "answered": str},
+                    pk="id", not_null={"channel", "external_id", "sender", "status"},
+                )
+                self.db["inbound"].create_index(["channel", "external_id"], unique=True)
+                self.db["inbound"].create_index(["status"])
+                self.db["outbound"].create(
+                    {"id": int, "channel": str, "sender": str, "key": str, "body": str, "status": str,
+                     "attempts": int, "last_error": str, "provider_id": str, "created": str, "updated": str},
+                    pk="id", not_null={"channel", "sender", "key", "body", "status"},
+                )
+                self.db["outbound"].create_index(["key"], unique=True)
+                self.db["outbound"].create_index(["provider_id"])
+                self.db["receipts"].create({"id": int, "provider_id": str, "status": str, "received": str}, pk="id")
+                self.db["callbacks"].create({"key": str, "payload": str, "created": str}, pk="key")
+                self.db["options"].create({"sender": str, "options": str, "created": str}, pk="sender")
+                self.db["more"].create({"sender": str, "parts": str, "created": str}, pk="sender")
+                self.db["optouts"].create({"sender": str, "created": str}, pk="sender")
+                self.db["people"].create({"sender": str, "language": str, "updated": str}, pk="sender")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- inbound ----------------------------------------------------------------
+    def record_inbound(self, channel: str, external_id: str, sender: str, text: str) -> int | None:
+        """Record a message; None when this (channel, external id) was seen before."""
+        with self._lock, self.db.conn:
+            try:
+                return self.db["inbound"].insert(
+                    {"channel": channel, "external_id": external_id, "sender": sender, "text": text,
+                     "status": "received", "created": now()}
+                ).last_pk
+            except sqlite3.IntegrityError:
+                return None
+
+    def set_inbound_status(self, inbound_id: int, status: str) -> None:
+        with self._lock, self.db.conn:
+            self.db["inbound"].update(inbound_id, {"status": status, "answered": now() if status == "answered" else None})
+
+    def pending_inbound(self, stale_after_seconds: float = 60.0) -> list[dict[str, Any]]:
+        """Messages to answer again, oldest first: those kept while the
+        assistant was down, and those received but never answered (the
+        process died in between) once they are `stale_after_seconds` old."""
+        cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=stale_after_seconds)).isoformat()
+        return list(self.db["inbound"].rows_where(
+            "status = 'pending' or (status = 'received' and created < ?)", [cutoff], order_by="id"))
+
+    def inbound_status(self, inbound_id: int) -> str:
+        return self.db["inbound"].get(inbound_id)["status"]
+
+    # -- outbound ---------------------------------------------------------------
+    def queue_outbound(self, channel: str, sender: str, key: str, body: dict[str, Any]) -> int | None:
+        """Queue a message to send; None if this idempotency key was queued already."""
+        with self._lock, self.db.conn:
+            try:
+                return self.db["outbound"].insert(
+                    {"channel": channel, "sender": sender, "key": key, "body": json.dumps(body, ensure_ascii=False),
+                     "status": "queued", "attempts": 0, "created": now(), "updated": now()}
+                ).last_pk
+            except sqlite3.IntegrityError:
+                return None
+
+    def outbound(self, outbound_id: int) -> dict[str, Any]:
+        return self.db["outbound"].get(outbound_id)
+
+    def outbound_by_key(self, key: str) -> dict[str, Any] | None:
+        rows = list(self.db["outbound"].rows_where("key = ?", [key]))
+        return rows[0] if rows else None
+
+    def mark_outbound(self, outbound_id: int, status: str, error: str = "", provider_id: str = "") -> None:
+        with self._lock, self.db.conn:
+            row = self.db["outbound"].get(outbound_id)
+            self.db["outbound"].update(outbound_id, {
+                "status": status, "attempts": row["attempts"] + (status in ("sent", "failed", "retrying")),
+                "last_error": error[:200], "provider_id": provider_id or row["provider_id"], "updated": now()})
+
+    def outbound_with_status(self, status: str) -> list[dict[str, Any]]:
+        return list(self.db["outbound"].rows_where("status = ?", [status], order_by="id"))
+
+    def record_receipt(self, provider_id: str, status: str) -> None:
+        with self._lock, self.db.conn:
+            self.db["receipts"].insert({"provider_id": provider_id, "status": status, "received": now()})
+            self.db.execute("update outbound set status = ?, updated = ? where provider_id = ?",
+                            [f"delivery:{status}", now(), provider_id])
+
+    # -- Telegram callback keys ---------------------------------------------------
+    def callback_key(self, payload: str) -> str:
+        """A short key standing for a payload too long for Telegram's 64 bytes."""
+        with self._lock, self.db.conn:
+            for row in self.db["callbacks"].rows_where("payload = ?", [payload]):
+                return row["key"]
+            key = "k:" + secrets.token_urlsafe(12)
+            self.db["callbacks"].insert({"key": key, "payload": payload, "created": now()})
+            return key
+
+    def callback_payload(self, key: str) -> str | None:
+        rows = list(self.db["callbacks"].rows_where("key = ?", [key]))
+        return rows[0]["payload"] if rows else None
+
+    # -- SMS conversation state ---------------------------------------------------
+    def set_options(self, sender: str, payloads: list[str]) -> None:
+        with self._lock, self.db.conn:
+            self.db["options"].upsert({"sender": sender, "options": json.dumps(payloads), "created": now()}, pk="sender")
+
+    def option(self, sender: str, number: int) -> str | None:
+        rows = list(self.db["options"].rows_where("sender = ?", [sender]))
+        options = json.loads(rows[0]["options"]) if rows else []
+        return options[number - 1] if 1 <= number <= len(options) else None
+
+    def set_more(self, sender: str, parts: list[str]) -> None:
+        with self._lock, self.db.conn:
+            if parts:
+                self.db["more"].upsert({"sender": sender, "parts": json.dumps(parts, ensure_ascii=False),
+                                        "created": now()}, pk="sender")
+            else:
+                self.db.execute("delete from more where sender = ?", [sender])
+
+    def pop_more(self, sender: str) -> list[str]:
+        rows = list(self.db["more"].rows_where("sender = ?", [sender]))
+        return json.loads(rows[0]["parts"]) if rows else []
+
+    def opt_out(self, sender: str) -> None:
+        with self._lock, self.db.conn:
+            self.db["optouts"].upsert({"sender": sender, "created": now()}, pk="sender")
+
+    def opt_in(self, sender: str) -> None:
+        with self._lock, self.db.conn:
+            self.db.execute("delete from optouts where sender = ?", [sender])
+
+    def opted_out(self, sender: str) -> bool:
+        return bool(list(self.db["optouts"].rows_where("sender = ?", [sender])))
+
+    # -- the language a person was last answered in ----------------------------------
+    def set_language(self, sender: str, language: str) -> None:
+        with self._lock, self.db.conn:
+            self.db["people"].upsert({"sender": sender, "language": language, "updated": now()}, pk="sender")
+
+    def language(self, sender: str) -> str | None:
+        rows = list(self.db["people"].rows_where("sender = ?", [sender]))
+        return rows[0]["language"] if rows else None
+
+    # -- erasure --------------------------------------------------------------------
+    def forget(self, sender: str) -> None:
+        """Erase everything stored about one person (the /delete command)."""
+        with self._lock, self.db.conn:
+            for table in ("inbound", "outbound", "options", "more", "optouts", "people"):
+                self.db.execute(f"delete from {table} where sender = ?", [sender])
+
+    def rows(self, table: str) -> Iterator[dict[str, Any]]:
+        return self.db[table].rows

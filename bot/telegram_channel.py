@@ -1,0 +1,225 @@
+"""Telegram, with python-telegram-bot (async): long polling, or a webhook
+checked against Telegram's secret-token header (see bot.server).
+
+A chat's messages go to the assistant as sender "tg:<chat id>". Buttons
+become inline keyboards; a press sends the payload and clears the keyboard.
+Payloads over Telegram's 64-byte callback limit travel as a short key.
+Long answers are split on sentence boundaries. Voice, photos, stickers,
+locations and documents get a clear answer in the person's language.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction
+from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from bot.assistant import Button, Reply
+from bot.conversation import Conversations
+from bot.privacy import pseudonym
+from bot.store import Store
+
+logger = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+CALLBACK_LIMIT = 64
+DELETE_YES, DELETE_NO = "del:yes", "del:no"
+TOPIC_PAYLOADS = ("fastlege", "nav", "intro_program", "school", "barnehage", "housing", "interpreter", "caseworker")
+_SENTENCE_END = re.compile(r"(?<=[.!?።؟…])\s+|\n+")
+
+
+def sender_of(chat_id: int) -> str:
+    return f"tg:{chat_id}"
+
+
+def split_message(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Parts of at most `limit` characters, split after sentences (then
+    words); nothing is dropped."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for piece in _pieces(text, limit):
+        joiner = "" if not current else (" " if not current.endswith("\n") else "")
+        if len(current) + len(joiner) + len(piece) <= limit:
+            current += joiner + piece
+        else:
+            parts.append(current)
+            current = piece
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    out: list[str] = []
+    for sentence in (s for s in _SENTENCE_END.split(text) if s):
+        while len(sentence) > limit:  # a sentence longer than a message: cut at a space
+            cut = sentence.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            out.append(sentence[:cut])
+            sentence = sentence[cut:].lstrip()
+        out.append(sentence)
+    return out
+
+
+def keyboard(buttons: tuple[Button, ...] | list[Button], store: Store) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    rows = []
+    for b in buttons:
+        data = b.payload if len(b.payload.encode("utf-8")) <= CALLBACK_LIMIT else store.callback_key(b.payload)
+        rows.append([InlineKeyboardButton(b.title, callback_data=data)])
+    return InlineKeyboardMarkup(rows)
+
+
+class TelegramChannel:
+    """Handlers and delivery for one bot."""
+
+    def __init__(self, conversations: Conversations, store: Store, log_salt: str = "") -> None:
+        self.conversations, self.store, self._salt = conversations, store, log_salt
+        self.application: Application | None = None
+
+    def build(self, token: str, base_url: str | None = None) -> Application:
+        builder = Application.builder().token(token).rate_limiter(AIORateLimiter(max_retries=3))
+        if base_url:
+            builder = builder.base_url(f"{base_url.rstrip('/')}/bot").base_file_url(f"{base_url.rstrip('/')}/file/bot")
+        app = builder.build()
+        app.add_handler(CommandHandler("start", self.on_start))
+        app.add_handler(CommandHandler("language", self.on_language))
+        app.add_handler(CommandHandler("help", self.on_help))
+        app.add_handler(CommandHandler("delete", self.on_delete))
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE, self.on_voice))
+        app.add_handler(MessageHandler(~filters.TEXT & ~filters.COMMAND, self.on_unsupported))
+        app.add_error_handler(self.on_error)
+        self.application = app
+        return app
+
+    # -- delivery -------------------------------------------------------------------
+    async def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """Network errors are retried with backoff (RetryAfter is handled by
+        the rate limiter, which waits as long as Telegram asks)."""
+        async for attempt in AsyncRetrying(retry=retry_if_exception_type((NetworkError, TimedOut)),
+                                           stop=stop_after_attempt(4), wait=wait_exponential(0.2, max=5),
+                                           reraise=True):
+            with attempt:
+                try:
+                    return await fn(*args, **kwargs)
+                except RetryAfter:
+                    raise
+        return None
+
+    async def deliver(self, sender: str, replies: list[Reply], lang: str) -> None:
+        assert self.application is not None
+        chat_id = int(sender.split(":", 1)[1])
+        for reply in replies:
+            parts = split_message(reply.text)
+            for i, part in enumerate(parts):
+                markup = keyboard(reply.buttons, self.store) if i == len(parts) - 1 else None
+                await self._call(self.application.bot.send_message, chat_id=chat_id, text=part, reply_markup=markup)
+
+    async def _typing(self, chat_id: int) -> None:
+        assert self.application is not None
+        try:
+            await self.application.bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+        except (NetworkError, TimedOut, RetryAfter):
+            pass  # a missing typing indicator is not worth a retry
+
+    async def _to_assistant(self, update: Update, text: str) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        await self._typing(chat.id)
+        await self.conversations.handle("telegram", str(update.update_id), sender_of(chat.id), text, self.deliver)
+
+    async def _say(self, update: Update, key: str, buttons: tuple[Button, ...] = (), text: str = "") -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        sender = sender_of(chat.id)
+        message, lang = self.conversations.text(key, sender, text)
+        await self.deliver(sender, [Reply(message, buttons)], lang)
+
+    # -- handlers ---------------------------------------------------------------------
+    async def on_start(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._to_assistant(update, "/greet")
+
+    async def on_language(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._to_assistant(update, "/language")
+
+    async def on_help(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        lang = self.conversations.language_of(sender_of(chat.id))
+        texts = self.conversations.catalog
+        buttons = tuple(Button(texts.text(f"topic.{t}.button", lang), f"/{t}") for t in TOPIC_PAYLOADS)
+        await self.deliver(sender_of(chat.id), [Reply(texts.text("help.text", lang), buttons)], lang)
+
+    async def on_delete(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        lang = self.conversations.language_of(sender_of(chat.id))
+        texts = self.conversations.catalog
+        buttons = (Button(texts.text("delete.yes.button", lang), DELETE_YES),
+                   Button(texts.text("delete.no.button", lang), DELETE_NO))
+        await self.deliver(sender_of(chat.id), [Reply(texts.text("delete.confirm", lang), buttons)], lang)
+
+    async def on_button(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or update.effective_chat is None:
+            return
+        await self._call(query.answer)
+        try:  # the keyboard is used up: clear it
+            await self._call(query.edit_message_reply_markup, reply_markup=None)
+        except Exception:  # noqa: BLE001 - an old message may no longer be editable
+            logger.debug("Could not clear a keyboard")
+        data = query.data or ""
+        payload = self.store.callback_payload(data) if data.startswith("k:") else data
+        if data in (DELETE_YES, DELETE_NO):
+            await self._delete(update, data == DELETE_YES)
+        elif payload:
+            await self._to_assistant(update, payload)
+
+    async def _delete(self, update: Update, confirmed: bool) -> None:
+        chat = update.effective_chat
+        assert chat is not None
+        sender = sender_of(chat.id)
+        lang = self.conversations.language_of(sender)
+        if not confirmed:
+            await self.deliver(sender, [Reply(self.conversations.catalog.text("delete.cancelled", lang))], lang)
+            return
+        await self.conversations.assistant.forget(sender)
+        self.store.forget(sender)
+        logger.info("Erased what was stored about %s", pseudonym(sender, self._salt))
+        await self.deliver(sender, [Reply(self.conversations.catalog.text("delete.done", lang))], lang)
+
+    async def on_text(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_message and update.effective_message.text:
+            await self._to_assistant(update, update.effective_message.text)
+
+    async def on_voice(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._say(update, "media.voice")
+
+    async def on_unsupported(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_message is not None:
+            await self._say(update, "media.unsupported")
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.warning("Telegram handler failed: %s", type(context.error).__name__)

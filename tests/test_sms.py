@@ -1,0 +1,192 @@
+"""SMS: signed webhooks from a loopback client, replies checked at a fake
+gateway on loopback; encoding and segment counts per language."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from bot.server import create_server
+from bot.settings import Settings, SettingsError
+from bot.sms_channel import e164, sign, verify_json_signature
+from bot.sms_text import encoding_of, split_for_sms, with_options
+from bot.store import Store
+from locales.catalog import Catalog
+from tests.fakes.servers import FakeAssistant, FakeGateway, LoopbackServer, wait_for
+
+CATALOG = Catalog.load()
+SECRET = "json-secret-0123456789"
+TWILIO_TOKEN = "twilio-auth-token-abc"
+
+
+@pytest.fixture()
+def gateway():
+    fake = FakeGateway()
+    with LoopbackServer(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+def json_server(gateway: FakeGateway, assistant: FakeAssistant, **extra: object) -> LoopbackServer:
+    settings = Settings(sms_gateway="json", sms_json_url=f"{gateway.url}/messages", sms_json_secrets=(SECRET,),
+                        sms_sender="Nabo", retry_pending_seconds=0.2, **extra)  # type: ignore[arg-type]
+    return LoopbackServer(create_server(settings, assistant=assistant, store=Store(), catalog=CATALOG))
+
+
+def post_json(server: LoopbackServer, body: dict, secret: str = SECRET, timestamp: str | None = None) -> httpx.Response:
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    ts = timestamp or str(int(time.time()))
+    return httpx.post(f"{server.url}/sms/json", content=raw, headers={
+        "content-type": "application/json", "X-Timestamp": ts, "X-Signature": sign(secret, ts, raw)})
+
+
+def test_signed_message_is_answered_with_numbered_options(gateway: FakeGateway) -> None:
+    assistant = FakeAssistant()
+    with json_server(gateway, assistant) as server:
+        r = post_json(server, {"id": "m1", "from": "+47 912 34 567", "to": "2000", "text": "hei"})
+        assert r.status_code == 200
+        wait_for(lambda: gateway.received)
+        sent = gateway.received[0]
+        assert sent["to"] == "+4791234567" and sent["reference"] == "m1"
+        assert sent["text"].startswith("Svar på: hei")
+        assert "\n1 Ja\n2 Lang" in sent["text"] and "/caseworker" not in sent["text"]
+        assert assistant.received == [("sms:+4791234567", "hei")]
+        ts = sent["headers"]["x-timestamp"]
+        assert sent["headers"]["x-signature"] == sign(SECRET, ts, json.dumps(
+            {k: sent[k] for k in ("to", "from", "text", "reference")}, ensure_ascii=False).encode())
+        # "1" maps back to the first button's payload
+        post_json(server, {"id": "m2", "from": "+4791234567", "text": "1"})
+        wait_for(lambda: len(assistant.received) == 2)
+        assert assistant.received[1] == ("sms:+4791234567", "/caseworker")
+
+
+def test_bad_signature_old_timestamp_and_garbage_are_refused(gateway: FakeGateway) -> None:
+    assistant = FakeAssistant()
+    with json_server(gateway, assistant) as server:
+        assert post_json(server, {"id": "x", "from": "+4791234567", "text": "hei"}, secret="wrong-secret-123456").status_code == 403
+        old = str(int(time.time()) - 3600)
+        assert post_json(server, {"id": "y", "from": "+4791234567", "text": "hei"}, timestamp=old).status_code == 403
+        assert post_json(server, {"id": "z", "from": "not a number", "text": "hei"}).status_code == 400
+        raw = b"{not json"
+        ts = str(int(time.time()))
+        r = httpx.post(f"{server.url}/sms/json", content=raw,
+                       headers={"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, raw)})
+        assert r.status_code == 400
+        time.sleep(0.3)
+        assert assistant.received == [] and gateway.received == []
+
+
+def test_a_gateway_retry_is_processed_once(gateway: FakeGateway) -> None:
+    assistant = FakeAssistant()
+    with json_server(gateway, assistant) as server:
+        for _ in range(3):
+            post_json(server, {"id": "dup", "from": "+4791234567", "text": "hei"})
+        wait_for(lambda: gateway.received)
+        time.sleep(0.5)
+        assert len(assistant.received) == 1 and len(gateway.received) == 1
+
+
+def test_stop_start_help_and_more_in_several_languages(gateway: FakeGateway) -> None:
+    assistant = FakeAssistant()
+    with json_server(gateway, assistant) as server:
+        number = "+4798765432"
+        post_json(server, {"id": "s1", "from": number, "text": "STOPP"})
+        wait_for(lambda: gateway.received)
+        post_json(server, {"id": "s2", "from": number, "text": "hei"})  # opted out: ignored
+        time.sleep(0.4)
+        assert assistant.received == [] and len(gateway.received) == 1
+        post_json(server, {"id": "s3", "from": number, "text": "start"})
+        post_json(server, {"id": "s4", "from": number, "text": "مساعدة"})
+        wait_for(lambda: len(gateway.received) == 3)
+        assert gateway.texts()[2] == CATALOG.text("sms.help", "ar")  # answered in the language of "help"
+        post_json(server, {"id": "s5", "from": number, "text": "long"})
+        wait_for(lambda: len(gateway.received) == 4)
+        first = gateway.texts()[3]
+        assert first.endswith(CATALOG.text("sms.more", "nb")) and encoding_of(first).segments <= 3
+        post_json(server, {"id": "s6", "from": number, "text": "MER"})
+        wait_for(lambda: len(gateway.received) == 5)
+        assert gateway.texts()[4].startswith("Første setning er her.")
+
+
+def test_failing_gateway_is_retried_then_recorded_as_failed(gateway: FakeGateway) -> None:
+    assistant = FakeAssistant()
+    gateway.fail_next = [500, 503]
+    with json_server(gateway, assistant) as server:
+        post_json(server, {"id": "f1", "from": "+4791234567", "text": "hei"})
+        wait_for(lambda: gateway.received, timeout=20)
+        store = server.server.config.app.state.store
+        assert store.outbound_with_status("sent")[0]["attempts"] >= 1
+        gateway.fail_next = [500] * 10
+        post_json(server, {"id": "f2", "from": "+4791234567", "text": "igjen"})
+        wait_for(lambda: store.outbound_with_status("failed"), timeout=30)
+        failed = store.outbound_with_status("failed")[0]
+        assert failed["last_error"] == "HTTP 500" and json.loads(failed["body"])["text"].startswith("Svar på: igjen")
+
+
+def test_twilio_signature_and_rest_reply(gateway: FakeGateway) -> None:
+    assistant = FakeAssistant()
+    public = "https://sms.example.org"
+    settings = Settings(sms_gateway="twilio", twilio_account_sid="AC123", twilio_auth_token=TWILIO_TOKEN,
+                        twilio_api_url=gateway.url, sms_public_url=public, sms_sender="+4759000000")
+    with LoopbackServer(create_server(settings, assistant=assistant, store=Store(), catalog=CATALOG)) as server:
+        params = {"MessageSid": "SM1", "From": "+4791234567", "To": "+4759000000", "Body": "hei"}
+        good = RequestValidator(TWILIO_TOKEN).compute_signature(f"{public}/sms/twilio", params)
+        assert httpx.post(f"{server.url}/sms/twilio", data=params, headers={"X-Twilio-Signature": "bad"}).status_code == 403
+        r = httpx.post(f"{server.url}/sms/twilio", data=params, headers={"X-Twilio-Signature": good})
+        assert r.status_code == 200 and r.text == "<Response/>"
+        wait_for(lambda: gateway.received)
+        assert gateway.received[0]["to"] == "+4791234567" and gateway.received[0]["auth"].startswith("Basic ")
+        status = {"MessageSid": "SM" + "0" * 31 + "1", "MessageStatus": "delivered"}
+        sig = RequestValidator(TWILIO_TOKEN).compute_signature(f"{public}/sms/twilio/status", status)
+        assert httpx.post(f"{server.url}/sms/twilio/status", data=status,
+                          headers={"X-Twilio-Signature": sig}).status_code == 204
+        store = server.server.config.app.state.store
+        assert list(store.rows("receipts"))[0]["status"] == "delivered"
+        assert store.outbound_with_status("delivery:delivered")
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "segments"),
+    [
+        ("Hei! Du har rett til fastlege. Velg på helsenorge.no. Æ Ø Å æ ø å.", "GSM-7", 1),
+        ("ø" * 160, "GSM-7", 1),
+        ("ø" * 161, "GSM-7", 2),
+        ("€" * 80, "GSM-7", 1),  # an extension character counts twice
+        ("مرحبا، لديك الحق في طبيب عام", "UCS-2", 1),
+        ("م" * 71, "UCS-2", 2),
+        ("ሰላም፣ fastlege ክትረክቡ መሰል ኣለኩም።" * 3, "UCS-2", 2),
+        ("Привіт! Маєте право на лікаря.", "UCS-2", 1),
+    ],
+)
+def test_encoding_and_segments(text: str, encoding: str, segments: int) -> None:
+    result = encoding_of(text)
+    assert (result.name, result.segments) == (encoding, segments)
+
+
+def test_split_never_cuts_links_and_respects_the_segment_limit() -> None:
+    url = "https://www.helsenorge.no/fastlegen/bytte-fastlege-og-mer-informasjon"
+    text = ("ordet " * 120) + url + " " + ("slutt " * 60)
+    parts = split_for_sms(text, 3, "Svar MER for resten.")
+    assert all(encoding_of(p).segments <= 3 for p in parts)
+    assert sum(url in p for p in parts) == 1
+    arabic = ("هذه جملة عربية طويلة جدا " * 30).strip()
+    parts = split_for_sms(arabic, 3, "أرسل المزيد")
+    assert len(parts) > 1 and all(encoding_of(p).segments <= 3 for p in parts)
+
+
+def test_options_and_numbers() -> None:
+    assert with_options("Tekst", ["Lege", "NAV"], "Svar med et tall:") == "Tekst\n\nSvar med et tall:\n1 Lege\n2 NAV"
+    assert e164("912 34 567") == "+4791234567" and e164("+46 70 123 45 67") == "+46701234567"
+    assert e164("hello") is None
+
+
+def test_signature_rotation_and_settings() -> None:
+    body, ts = b'{"a":1}', str(int(time.time()))
+    assert verify_json_signature(["old-secret-0000000", SECRET], ts, sign(SECRET, ts, body), body, time.time())
+    assert not verify_json_signature([SECRET], ts, sign(SECRET, ts, body + b" "), body, time.time())
+    with pytest.raises(SettingsError):
+        Settings(sms_gateway="json", sms_json_url="http://x", sms_json_secrets=("short",)).check()

@@ -1,0 +1,158 @@
+"""Telegram through the real python-telegram-bot HTTP stack against a fake
+Bot API server on loopback: polling and webhook mode."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bot.server import TELEGRAM_SECRET_HEADER, create_server
+from bot.settings import Settings, SettingsError
+from bot.store import Store
+from bot.telegram_channel import split_message
+from locales.catalog import Catalog
+from tests.fakes.servers import FakeAssistant, FakeTelegram, LoopbackServer, callback_update, message_update, wait_for
+
+CATALOG = Catalog.load()
+TOKEN = "123456:TEST-token"
+SECRET = "s3cret-s3cret-s3cret"
+
+
+@pytest.fixture()
+def telegram():
+    fake = FakeTelegram()
+    with LoopbackServer(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+def bot_server(fake: FakeTelegram, assistant: FakeAssistant, mode: str = "polling") -> LoopbackServer:
+    settings = Settings(telegram_token=TOKEN, telegram_api_url=fake.url, telegram_mode=mode,
+                        telegram_webhook_secret=SECRET, retry_pending_seconds=0.2, default_language="nb")
+    return LoopbackServer(create_server(settings, assistant=assistant, store=Store(), catalog=CATALOG))
+
+
+def texts_to(fake: FakeTelegram, chat_id: int) -> list[str]:
+    return [b["text"] for b in fake.sent() if int(b["chat_id"]) == chat_id]
+
+
+def test_polling_text_buttons_and_callback_keys(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    with bot_server(telegram, assistant):
+        telegram.add_update(message_update(1, 42, "jeg trenger lege"))
+        wait_for(lambda: texts_to(telegram, 42))
+        reply = telegram.sent()[0]
+        assert reply["text"] == "Svar på: jeg trenger lege"
+        keyboard = reply["reply_markup"]["inline_keyboard"]
+        assert keyboard[0][0] == {"text": "Ja", "callback_data": "/caseworker"}
+        long_key = keyboard[1][0]["callback_data"]
+        assert long_key.startswith("k:") and len(long_key.encode()) <= 64  # mapped, never cut
+        assert telegram.sent("sendChatAction")  # typing indicator
+        telegram.add_update(callback_update(2, 42, long_key))
+        wait_for(lambda: len(assistant.received) == 2)
+        assert assistant.received[1] == ("tg:42", '/fastlege{"answer":"fastlege/get_gp","step":"1","x":"' + "y" * 40 + '"}')
+        assert telegram.sent("editMessageReplyMarkup") and telegram.sent("answerCallbackQuery")
+
+
+def test_each_update_once_and_commands(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    with bot_server(telegram, assistant):
+        telegram.add_update(message_update(10, 7, "/start"))
+        telegram.add_update(message_update(10, 7, "/start"))  # Telegram sent it twice
+        telegram.add_update(message_update(11, 7, "/language"))
+        wait_for(lambda: len(assistant.received) >= 2)
+        assert assistant.received == [("tg:7", "/greet"), ("tg:7", "/language")]
+        telegram.add_update(message_update(12, 7, "/help"))
+        wait_for(lambda: CATALOG.text("help.text", "nb") in texts_to(telegram, 7))
+
+
+def test_voice_photo_and_location_get_a_clear_answer(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    with bot_server(telegram, assistant):
+        telegram.add_update(message_update(20, 9, None, voice={"file_id": "v", "file_unique_id": "v", "duration": 3}))
+        telegram.add_update(message_update(21, 9, None, location={"latitude": 59.9, "longitude": 10.7}))
+        telegram.add_update(message_update(22, 9, None, photo=[{"file_id": "p", "file_unique_id": "p",
+                                                                  "width": 1, "height": 1}]))
+        wait_for(lambda: len(texts_to(telegram, 9)) == 3)
+        texts = texts_to(telegram, 9)
+        assert texts[0] == CATALOG.text("media.voice", "nb")
+        assert texts[1:] == [CATALOG.text("media.unsupported", "nb")] * 2
+        assert assistant.received == []
+
+
+def test_delete_asks_first_then_erases(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    with bot_server(telegram, assistant):
+        telegram.add_update(message_update(30, 5, "/delete"))
+        wait_for(lambda: texts_to(telegram, 5))
+        assert texts_to(telegram, 5)[0] == CATALOG.text("delete.confirm", "nb")
+        telegram.add_update(callback_update(31, 5, "del:no"))
+        wait_for(lambda: CATALOG.text("delete.cancelled", "nb") in texts_to(telegram, 5))
+        assert assistant.forgotten == []
+        telegram.add_update(callback_update(32, 5, "del:yes"))
+        wait_for(lambda: CATALOG.text("delete.done", "nb") in texts_to(telegram, 5))
+        assert assistant.forgotten == ["tg:5"]
+
+
+def test_flood_limit_and_bad_gateway_are_retried(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    telegram.failures = [
+        ("sendMessage", 429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
+                              "parameters": {"retry_after": 1}}),
+        ("sendMessage", 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}),
+    ]
+    with bot_server(telegram, assistant):
+        telegram.add_update(message_update(40, 3, "hei"))
+        wait_for(lambda: texts_to(telegram, 3), timeout=30)
+        assert texts_to(telegram, 3) == ["Svar på: hei"]
+        assert telegram.failures == []
+
+
+def test_assistant_down_keeps_the_message_and_answers_later(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    assistant.down = True
+    with bot_server(telegram, assistant):
+        telegram.add_update(message_update(50, 8, "Jeg trenger hjelp med husleie i kommunen"))
+        wait_for(lambda: texts_to(telegram, 8))
+        assert texts_to(telegram, 8)[0] == CATALOG.text("service.queued", "nb")
+        assistant.down = False
+        wait_for(lambda: len(texts_to(telegram, 8)) == 2)
+        assert texts_to(telegram, 8)[1] == "Svar på: Jeg trenger hjelp med husleie i kommunen"
+
+
+def test_long_answers_are_split_on_sentences(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    with bot_server(telegram, assistant):
+        telegram.add_update(message_update(60, 6, "long"))
+        wait_for(lambda: len(texts_to(telegram, 6)) >= 3)
+        parts = texts_to(telegram, 6)
+        assert all(len(p) <= 4096 for p in parts)
+        assert all(p.endswith(".") for p in parts)
+        assert "".join(parts).replace(" ", "") == ("Første setning er her. " * 400).replace(" ", "")
+
+
+def test_webhook_checks_the_secret_token(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    with bot_server(telegram, assistant, mode="webhook") as server:
+        url = f"{server.url}/telegram/webhook"
+        update = message_update(70, 11, "hei")
+        assert httpx.post(url, json=update).status_code == 403
+        assert httpx.post(url, json=update, headers={TELEGRAM_SECRET_HEADER: "wrong"}).status_code == 403
+        assert assistant.received == []
+        assert httpx.post(url, json=update, headers={TELEGRAM_SECRET_HEADER: SECRET}).status_code == 200
+        wait_for(lambda: texts_to(telegram, 11))
+        assert assistant.received == [("tg:11", "hei")]
+        assert httpx.post(url, content=b"{nope", headers={TELEGRAM_SECRET_HEADER: SECRET,
+                                                          "content-type": "application/json"}).status_code == 400
+
+
+def test_webhook_mode_refuses_to_start_without_a_secret() -> None:
+    with pytest.raises(SettingsError):
+        Settings(telegram_token=TOKEN, telegram_mode="webhook", telegram_webhook_secret="").check()
+
+
+def test_split_message_keeps_everything() -> None:
+    text = "Kort. " + "x" * 5000 + " slutt."
+    parts = split_message(text)
+    assert all(len(p) <= 4096 for p in parts)
+    assert "".join(parts).replace(" ", "") == text.replace(" ", "")
