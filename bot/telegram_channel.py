@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 TEXT_LIMIT = 4096
 CALLBACK_LIMIT = 64
 DELETE_YES, DELETE_NO = "del:yes", "del:no"
+CHECKLIST_PAYLOAD = '/greet{"show":"checklist"}'  # the first-weeks checklist (actions/checklist.py)
 TOPIC_PAYLOADS = ("fastlege", "nav", "intro_program", "school", "barnehage", "housing", "interpreter", "caseworker")
 _SENTENCE_END = re.compile(r"(?<=[.!?።؟…])\s+|\n+")
 
@@ -102,6 +103,7 @@ class TelegramChannel:
         app.add_handler(CommandHandler("language", self.on_language))
         app.add_handler(CommandHandler("help", self.on_help))
         app.add_handler(CommandHandler("delete", self.on_delete))
+        app.add_handler(CommandHandler("checklist", self.on_checklist))
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
         app.add_handler(MessageHandler(filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE, self.on_voice))
@@ -161,6 +163,9 @@ class TelegramChannel:
 
     async def on_language(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         await self._to_assistant(update, "/language")
+
+    async def on_checklist(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._to_assistant(update, CHECKLIST_PAYLOAD)
 
     async def on_help(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat

@@ -62,7 +62,10 @@ def test_each_update_once_and_commands(telegram: FakeTelegram) -> None:
         telegram.add_update(message_update(11, 7, "/language"))
         wait_for(lambda: len(assistant.received) >= 2)
         assert assistant.received == [("tg:7", "/greet"), ("tg:7", "/language")]
-        telegram.add_update(message_update(12, 7, "/help"))
+        telegram.add_update(message_update(12, 7, "/checklist"))
+        wait_for(lambda: len(assistant.received) == 3)
+        assert assistant.received[2] == ("tg:7", '/greet{"show":"checklist"}')
+        telegram.add_update(message_update(13, 7, "/help"))
         wait_for(lambda: CATALOG.text("help.text", "nb") in texts_to(telegram, 7))
 
 
