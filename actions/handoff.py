@@ -1,13 +1,18 @@
-"""Hand-over to a person (the `caseworker` topic, or after two
-misunderstandings).
+"""Hand-over to a person: the `caseworker` topic, the offer after two
+misunderstandings, and (flagged urgent) an emergency.
 
-Until the caseworker desk exists, the hand-over tells the person whom to
-contact. `Handoff` is the seam: a case-opening implementation replaces
-`ContactInfoHandoff` without touching the actions.
+With HANDOFF=cases, `CaseHandoff` opens a case in the caseworkers' case
+store (bot.cases), or adds to the person's open case, and tells the person
+the case reference and when to expect an answer (office hours). The default,
+`ContactInfoHandoff`, tells the person whom to contact: a case nobody reads
+would be a broken promise, so cases are opened only once caseworkers read
+them on the desk.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from functools import lru_cache
 from typing import Protocol
 
 from rasa_sdk import Tracker
@@ -15,22 +20,65 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import AssistantAction, Events, understood
 from actions.knowledge import knowledge
-from actions.turn import Turn
+from actions.office_hours import OfficeHours
+from actions.settings import settings
+from actions.turn import LAST_ANSWER_SLOT, Turn
+from bot.cases import CaseStore
+
+EXCERPT_MESSAGES = 5
 
 
 class Handoff(Protocol):
-    def request(self, tracker: Tracker, turn: Turn) -> str:
+    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False) -> str:
         """Hand the conversation to a person; return what to tell the person."""
 
 
+def person_words(tracker: Tracker) -> list[str]:
+    """What the person typed (not button payloads), oldest first."""
+    return [str(e.get("text")) for e in tracker.events
+            if e.get("event") == "user" and e.get("text") and not str(e.get("text")).startswith("/")]
+
+
+class CaseHandoff:
+    def __init__(self, store: CaseStore, hours: OfficeHours) -> None:
+        self.store, self.hours = store, hours
+
+    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False,
+                at: dt.datetime | None = None) -> str:
+        words = person_words(tracker)
+        sender = tracker.sender_id
+        last_answer = tracker.get_slot(LAST_ANSWER_SLOT)
+        case, new = self.store.open_case(
+            sender=sender, channel=sender.split(":", 1)[0] if ":" in sender else "rest", language=turn.language,
+            topic="emergency" if urgent else (str(last_answer).split("/")[0] if last_answer else turn.topic),
+            text=words[-1] if words else turn.text, urgent=urgent,
+            excerpt="\n".join(words[-EXCERPT_MESSAGES:]),
+        )
+        kb, at = knowledge(), at or dt.datetime.now(dt.timezone.utc)
+        if urgent:
+            return kb.text("case.urgent", turn.language, reference=case["reference"])
+        if not new:
+            return kb.text("case.added", turn.language, reference=case["reference"])
+        if self.hours.is_open(at):
+            return kb.text("case.opened_open", turn.language, reference=case["reference"],
+                           closes=self.hours.closing(turn.language))
+        return kb.text("case.opened_closed", turn.language, reference=case["reference"],
+                       opens=self.hours.describe_opening(at, turn.language))
+
+
 class ContactInfoHandoff:
-    """Tells the person how to reach the municipality and NAV themselves."""
+    """Tells the person how to reach the municipality and NAV themselves
+    (the default until caseworkers read cases on the desk)."""
 
-    def request(self, tracker: Tracker, turn: Turn) -> str:
-        return knowledge().text("handoff.contact", turn.language)
+    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False) -> str:
+        return knowledge().text("emergency.follow_up" if urgent else "handoff.contact", turn.language)
 
 
+@lru_cache(maxsize=1)
 def handoff() -> Handoff:
+    s = settings()
+    if s.handoff == "cases":
+        return CaseHandoff(CaseStore(s.cases_db), OfficeHours.parse(s.office_hours, s.timezone))
     return ContactInfoHandoff()
 
 

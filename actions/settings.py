@@ -23,6 +23,13 @@ class Settings:
     knowledge_file: Path = ROOT / "data" / "knowledge" / "answers.yml"
     checklist_file: Path = ROOT / "data" / "knowledge" / "checklist.yml"
     municipalities_dir: Path = ROOT / "data" / "municipalities"
+    # Where cases for the caseworkers are stored, and when the office is open.
+    cases_db: Path = ROOT / "var" / "cases.db"
+    # "contact": tell the person whom to contact; "cases": open a case for
+    # the caseworker desk (use it once caseworkers read the desk).
+    handoff: str = "contact"
+    office_hours: str = "mon-fri 08:00-15:30"
+    timezone: str = "Europe/Oslo"
     locales_dir: Path = ROOT / "locales"
 
     @classmethod
@@ -36,7 +43,17 @@ class Settings:
         municipality = os.environ.get("MUNICIPALITY", cls.municipality)
         if not (cls.municipalities_dir / f"{municipality}.yml").exists():
             raise ValueError(f"MUNICIPALITY {municipality!r} has no profile in {cls.municipalities_dir}")
-        return cls(confidence_threshold=threshold, default_language=default_language, municipality=municipality)
+        handoff = os.environ.get("HANDOFF", cls.handoff)
+        if handoff not in ("contact", "cases"):
+            raise ValueError("HANDOFF must be 'contact' or 'cases'")
+        office_hours = os.environ.get("OFFICE_HOURS", cls.office_hours)
+        timezone = os.environ.get("TIMEZONE", cls.timezone)
+        from actions.office_hours import OfficeHours
+
+        OfficeHours.parse(office_hours, timezone)  # refuse to start with a bad value
+        return cls(confidence_threshold=threshold, default_language=default_language, municipality=municipality,
+                   cases_db=Path(os.environ.get("CASES_DB", cls.cases_db)), office_hours=office_hours,
+                   timezone=timezone, handoff=handoff)
 
     @property
     def municipality_file(self) -> Path:
