@@ -9,6 +9,7 @@ turns in a row is offered a person (see `clarify`).
 from __future__ import annotations
 
 import abc
+import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -20,6 +21,7 @@ from actions.replies import clarify_topics, topic_buttons
 from actions.settings import settings
 from actions.turn import LANGUAGE_SLOT, LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, Turn
 
+logger = logging.getLogger(__name__)
 Events = list[dict[str, Any]]
 
 
@@ -57,6 +59,7 @@ def clarify(dispatcher: CollectingDispatcher, turn: Turn, tracker: Tracker) -> E
     """Ask which topic the person means; the second time in a row, offer a person."""
     texts = catalog()
     count = int(tracker.get_slot(MISUNDERSTOOD_SLOT) or 0) + 1
+    remember_unanswered(turn)
     if count >= 2:
         buttons = topic_buttons(texts, turn.language, ["caseworker"]) + topic_buttons(
             texts, turn.language, clarify_topics(turn.ranking)[:3]
@@ -88,6 +91,15 @@ def follow_up_answer(turn: Turn, last_answer: str | None) -> str | None:
         return None
     best = max(scores, key=scores.get)
     return best if scores[best] / total >= 0.25 else None
+
+
+def remember_unanswered(turn: Turn) -> None:
+    try:
+        from actions.handoff import record_unanswered  # handoff builds on this module
+
+        record_unanswered(turn)
+    except Exception:  # noqa: BLE001 - never let bookkeeping break a reply
+        logger.exception("Could not record an unanswered message")
 
 
 def understood() -> Events:

@@ -6,7 +6,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import AssistantAction, Events, clarify, understood
+from actions.base import AssistantAction, Events, clarify, remember_unanswered, understood
 from actions.checklist import checklist_buttons, offer_button
 from actions.knowledge import catalog, knowledge
 from actions.replies import language_buttons, topic_buttons
@@ -62,6 +62,7 @@ class ActionOutOfScope(AssistantAction):
         if streak >= 1:
             return clarify(dispatcher, turn, tracker)
         texts = catalog()
+        remember_unanswered(turn)
         dispatcher.utter_message(text=texts.text("out_of_scope.reply", turn.language),
                                  buttons=topic_buttons(texts, turn.language))
         return [SlotSet(MISUNDERSTOOD_SLOT, float(streak + 1))]

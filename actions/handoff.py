@@ -24,6 +24,7 @@ from actions.office_hours import OfficeHours
 from actions.settings import settings
 from actions.turn import LAST_ANSWER_SLOT, Turn
 from bot.cases import CaseStore
+from bot.translate import Translator
 
 EXCERPT_MESSAGES = 5
 
@@ -40,18 +41,24 @@ def person_words(tracker: Tracker) -> list[str]:
 
 
 class CaseHandoff:
-    def __init__(self, store: CaseStore, hours: OfficeHours) -> None:
-        self.store, self.hours = store, hours
+    def __init__(self, store: CaseStore, hours: OfficeHours, translator: Translator | None = None) -> None:
+        self.store, self.hours, self.translator = store, hours, translator
+
+    def to_norwegian(self, text: str, lang: str) -> str | None:
+        if lang == "nb":
+            return text
+        return self.translator.translate(text, lang, "nb") if self.translator else None
 
     def request(self, tracker: Tracker, turn: Turn, urgent: bool = False,
                 at: dt.datetime | None = None) -> str:
         words = person_words(tracker)
+        text = words[-1] if words else turn.text
         sender = tracker.sender_id
         last_answer = tracker.get_slot(LAST_ANSWER_SLOT)
         case, new = self.store.open_case(
             sender=sender, channel=sender.split(":", 1)[0] if ":" in sender else "rest", language=turn.language,
             topic="emergency" if urgent else (str(last_answer).split("/")[0] if last_answer else turn.topic),
-            text=words[-1] if words else turn.text, urgent=urgent,
+            text=text, urgent=urgent, text_nb=self.to_norwegian(text, turn.language),
             excerpt="\n".join(words[-EXCERPT_MESSAGES:]),
         )
         kb, at = knowledge(), at or dt.datetime.now(dt.timezone.utc)
@@ -78,8 +85,21 @@ class ContactInfoHandoff:
 def handoff() -> Handoff:
     s = settings()
     if s.handoff == "cases":
-        return CaseHandoff(CaseStore(s.cases_db), OfficeHours.parse(s.office_hours, s.timezone))
+        return CaseHandoff(CaseStore(s.cases_db), OfficeHours.parse(s.office_hours, s.timezone),
+                           Translator(s.translation_packages_dir))
     return ContactInfoHandoff()
+
+
+def record_unanswered(turn: Turn) -> None:
+    """What the assistant could not answer, for the desk's content page."""
+    if turn.from_button or not turn.text.strip():
+        return
+    s = settings()
+    store = CaseStore(s.cases_db)
+    text_nb = turn.text if turn.language == "nb" else Translator(s.translation_packages_dir).translate(
+        turn.text, turn.language, "nb")
+    guess = next((t for t, _ in turn.ranking if t not in ("out_of_scope",)), turn.topic)
+    store.record_unanswered(turn.language, guess, turn.text, text_nb)
 
 
 class ActionRequestCaseworker(AssistantAction):

@@ -28,6 +28,7 @@ class Settings:
     # "contact": tell the person whom to contact; "cases": open a case for
     # the caseworker desk (use it once caseworkers read the desk).
     handoff: str = "contact"
+    translation_packages_dir: Path = ROOT / "var" / "argos"
     office_hours: str = "mon-fri 08:00-15:30"
     timezone: str = "Europe/Oslo"
     locales_dir: Path = ROOT / "locales"
@@ -53,7 +54,9 @@ class Settings:
         OfficeHours.parse(office_hours, timezone)  # refuse to start with a bad value
         return cls(confidence_threshold=threshold, default_language=default_language, municipality=municipality,
                    cases_db=Path(os.environ.get("CASES_DB", cls.cases_db)), office_hours=office_hours,
-                   timezone=timezone, handoff=handoff)
+                   timezone=timezone, handoff=handoff,
+                   translation_packages_dir=Path(os.environ.get("TRANSLATION_PACKAGES_DIR",
+                                                                cls.translation_packages_dir)))
 
     @property
     def municipality_file(self) -> Path:

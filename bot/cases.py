@@ -9,6 +9,8 @@ it. References are short and readable on a phone ("K-7Q4M2X").
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import secrets
 import sqlite3
@@ -18,10 +20,27 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("open", "claimed", "answered", "closed")
 URGENCY_ORDER = {"urgent": 0, "normal": 1}
+_DUMMY = "scrypt$16384$8$1$00$00"  # checked for unknown users, so timing does not reveal them
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud on the phone
+
+
+def hash_password(password: str) -> str:
+    """scrypt (standard library), random salt, parameters stored with the hash."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(candidate.hex(), digest)
 
 
 def now() -> str:
@@ -64,6 +83,11 @@ class CaseStore:
                 }, pk="id", foreign_keys=[("case_id", "cases", "id")])
                 self.db["audit"].create({"id": int, "at": str, "actor": str, "action": str, "case_id": int,
                                          "details": str}, pk="id")
+            if version < 2:
+                self.db["caseworkers"].create({"username": str, "password": str, "created": str}, pk="username")
+                self.db["cases"].add_column("notified", int)
+                self.db["unanswered"].create({"id": int, "at": str, "language": str, "topic": str, "text": str,
+                                              "text_nb": str}, pk="id")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _audit(self, actor: str, action: str, case_id: int | None, details: dict | None = None) -> None:
@@ -126,6 +150,51 @@ class CaseStore:
                 changes["assignee"] = assignee
             self.db["cases"].update(case_id, changes)
             self._audit(actor, status, case_id)
+
+    def add_reply(self, case_id: int, actor: str, text_nb: str, text_sent: str, machine_translated: bool) -> None:
+        """A caseworker's reply: Norwegian as written, and what was sent."""
+        with self._lock, self.db.conn:
+            self.db["case_messages"].insert({"case_id": case_id, "created": now(), "direction": "out",
+                                             "author": actor, "text_original": text_sent, "text_nb": text_nb,
+                                             "machine_translated": int(machine_translated)})
+            self.db["cases"].update(case_id, {"status": "answered", "updated": now()})
+            self._audit(actor, "replied", case_id, {"machine_translated": machine_translated})
+
+    # -- caseworker accounts ---------------------------------------------------------
+    def create_caseworker(self, username: str, password: str) -> None:
+        if not username or len(password) < 12:
+            raise ValueError("a username and a password of at least 12 characters are needed")
+        with self._lock, self.db.conn:
+            self.db["caseworkers"].upsert({"username": username, "password": hash_password(password),
+                                           "created": now()}, pk="username")
+            self._audit("admin", "account", None, {"username": username})
+
+    def check_password(self, username: str, password: str) -> bool:
+        rows = list(self.db["caseworkers"].rows_where("username = ?", [username]))
+        return verify_password(password, rows[0]["password"]) if rows else verify_password(password, _DUMMY)
+
+    # -- what the assistant could not answer -------------------------------------------
+    def record_unanswered(self, language: str, topic: str, text: str, text_nb: str | None) -> None:
+        with self._lock, self.db.conn:
+            self.db["unanswered"].insert({"at": now(), "language": language, "topic": topic, "text": text[:500],
+                                          "text_nb": text_nb})
+
+    def unanswered_summary(self) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "select language, topic, count(*) as count, max(at) as last from unanswered "
+            "group by language, topic order by count desc"))
+
+    def unanswered(self, limit: int = 200) -> list[dict[str, Any]]:
+        return list(self.db["unanswered"].rows_where(order_by="id desc", limit=limit))
+
+    def unnotified(self) -> list[dict[str, Any]]:
+        """Cases the caseworkers' chat has not been told about, urgent first."""
+        rows = list(self.db["cases"].rows_where("notified is null and status != 'closed'"))
+        return sorted(rows, key=lambda r: (URGENCY_ORDER.get(r["urgency"], 9), r["id"]))
+
+    def mark_notified(self, case_id: int) -> None:
+        with self._lock, self.db.conn:
+            self.db["cases"].update(case_id, {"notified": 1})
 
     def audit_log(self, case_id: int) -> list[dict[str, Any]]:
         return list(self.db["audit"].rows_where("case_id = ?", [case_id], order_by="id"))

@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
+import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,14 +18,18 @@ import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from bot.assistant import AssistantClient
+from bot.assistant import AssistantClient, Reply
+from bot.cases import CaseStore
 from bot.conversation import Conversations
+from bot.desk import desk_app
+from bot.notify import notify_new_cases
 from bot.settings import Settings
 from bot.sms_channel import Gateway, JsonGateway, SmsChannel, SmsSettings, TwilioGateway
 from bot.store import Store
 from bot.telegram_channel import TelegramChannel
+from bot.translate import Translator
 from bot.webchat import webchat_routes
 from locales.catalog import Catalog
 
@@ -31,7 +38,8 @@ TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 def create_server(settings: Settings, assistant: AssistantClient | None = None, store: Store | None = None,
-                  catalog: Catalog | None = None, gateway: Gateway | None = None) -> Starlette:
+                  catalog: Catalog | None = None, gateway: Gateway | None = None,
+                  cases: CaseStore | None = None, translator: Translator | None = None) -> Starlette:
     catalog = catalog or Catalog.load()
     store = store or Store(settings.bot_db)
     http = httpx.AsyncClient(timeout=15)
@@ -63,6 +71,47 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
                              settings.sms_public_url, list(settings.sms_json_secrets)
                              if settings.sms_gateway == "json" else [])
 
+    # -- the caseworker desk: replies reach the person through their channel ------------
+    cases = cases or CaseStore(settings.cases_db)
+    translator = translator or Translator(settings.translation_packages_dir)
+
+    async def send_to_person(sender: str, text: str, lang: str) -> None:
+        channel = sender.split(":", 1)[0]
+        deliver = deliverers.get({"tg": "telegram"}.get(channel, channel))
+        if deliver is not None:
+            await deliver(sender, [Reply(text)], lang)
+        else:  # the web chat collects it from /api/inbox
+            store.queue_outbound("web", sender, f"desk:{time.time_ns()}", {"text": text})
+
+    secret = settings.desk_secret or secrets.token_urlsafe(48)
+    if not settings.desk_secret:
+        logger.info("DESK_SECRET not set: desk sessions last until this process stops")
+    routes.append(Mount("/desk", app=desk_app(cases, translator, catalog, send_to_person, secret,
+                                              settings.desk_https_only)))
+
+    async def inbox(request: Request) -> JSONResponse:
+        """Messages from caseworkers waiting for a web chat person."""
+        sender = "web:" + request.query_params.get("sender", "")
+        waiting = [row for row in store.outbound_with_status("queued") if row["channel"] == "web"
+                   and row["sender"] == sender]
+        for row in waiting:
+            store.mark_outbound(row["id"], "sent")
+        return JSONResponse({"messages": [{"text": json.loads(r["body"])["text"], "buttons": []} for r in waiting]})
+
+    routes.append(Route("/api/inbox", inbox))
+
+    async def post_to_caseworkers(text: str) -> None:
+        assert telegram is not None and telegram.application is not None
+        await telegram.application.bot.send_message(chat_id=settings.caseworker_chat_id, text=text)
+
+    async def notify_loop() -> None:
+        while True:
+            await asyncio.sleep(settings.notify_seconds)
+            try:
+                await notify_new_cases(cases, post_to_caseworkers, settings.desk_url)
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                logger.exception("Notifying caseworkers failed")
+
     async def readyz(_: Request) -> JSONResponse:
         try:
             r = await http.get(settings.rasa_url.rstrip("/") + "/status", timeout=3)
@@ -84,6 +133,8 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(retry_loop())]
+        if telegram and settings.caseworker_chat_id:
+            tasks.append(asyncio.create_task(notify_loop()))
         if telegram and telegram.application:
             app = telegram.application
             await app.initialize()
@@ -113,6 +164,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     server.state.telegram = telegram
     server.state.sms = sms
     server.state.store = store
+    server.state.cases = cases
     return server
 
 

@@ -41,6 +41,14 @@ class Settings:
     sms_public_url: str = ""
     sms_json_url: str = ""
     sms_json_secrets: tuple[str, ...] = field(default_factory=tuple)
+    # The caseworker desk (/desk) and notifications of new cases
+    cases_db: str = "var/cases.db"
+    desk_secret: str = ""
+    desk_https_only: bool = False
+    desk_url: str = "http://127.0.0.1:8080/desk"
+    translation_packages_dir: str = "var/argos"
+    caseworker_chat_id: str = ""
+    notify_seconds: float = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,6 +81,13 @@ class Settings:
             sms_public_url=env.get("SMS_PUBLIC_URL", ""),
             sms_json_url=env.get("SMS_JSON_URL", ""),
             sms_json_secrets=tuple(s for s in env.get("SMS_JSON_SECRETS", "").split(",") if s),
+            cases_db=env.get("CASES_DB", cls.cases_db),
+            desk_secret=env.get("DESK_SECRET", ""),
+            desk_https_only=env.get("DESK_HTTPS_ONLY", "false").lower() in ("1", "true", "yes"),
+            desk_url=env.get("DESK_URL", cls.desk_url),
+            translation_packages_dir=env.get("TRANSLATION_PACKAGES_DIR", cls.translation_packages_dir),
+            caseworker_chat_id=env.get("TELEGRAM_CASEWORKER_CHAT", ""),
+            notify_seconds=float(env.get("NOTIFY_SECONDS", cls.notify_seconds)),
         )
         settings.check()
         return settings
@@ -91,5 +106,7 @@ class Settings:
         if self.sms_gateway == "json" and not (self.sms_json_url and self.sms_json_secrets
                                                and all(len(s) >= 16 for s in self.sms_json_secrets)):
             raise SettingsError("SMS_GATEWAY=json needs SMS_JSON_URL and SMS_JSON_SECRETS (16+ characters each)")
+        if self.desk_secret and len(self.desk_secret) < 32:
+            raise SettingsError("DESK_SECRET must be at least 32 characters")
         if not 1 <= self.sms_max_segments <= 10:
             raise SettingsError("SMS_MAX_SEGMENTS must be between 1 and 10")

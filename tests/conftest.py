@@ -4,14 +4,18 @@ loopback ports, once per test session, with a throw-away tracker database."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The actions' case store (unanswered messages, cases) goes to a throw-away place.
+os.environ.setdefault("CASES_DB", str(Path(tempfile.mkdtemp(prefix="nabo-cases-")) / "cases.db"))
 
 from scripts.stack import Stack  # noqa: E402
 

@@ -73,6 +73,18 @@ def test_low_confidence_asks_which_topic_with_buttons() -> None:
     assert SlotSet("misunderstood", 1.0) in events
 
 
+def test_what_could_not_be_answered_is_recorded_for_the_desk() -> None:
+    from actions.settings import settings
+    from bot.cases import CaseStore
+
+    before = len(CaseStore(settings().cases_db).unanswered())
+    run(ActionAnswerTopic(), tracker("kan jeg fiske i elva", intent="nav", confidence=0.2, lang="nb",
+                                     ranking=[("nav", 0.2), ("housing", 0.1)]))
+    rows = CaseStore(settings().cases_db).unanswered()
+    assert len(rows) == before + 1 and rows[0]["text"] == "kan jeg fiske i elva" and rows[0]["text_nb"] == rows[0]["text"]
+    assert rows[0]["topic"] == "nav"
+
+
 def test_second_misunderstanding_offers_a_person() -> None:
     t = tracker("hmm", intent="nav", confidence=0.2, lang="so", slots={"misunderstood": 1.0})
     messages, events = run(ActionAnswerTopic(), t)

@@ -101,5 +101,13 @@
   input.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
   });
+  // Answers from caseworkers arrive later: look for them now and then.
+  async function pollInbox() {
+    try {
+      const res = await fetch("/api/inbox?sender=" + encodeURIComponent(sender));
+      if (res.ok) for (const m of (await res.json()).messages || []) add("bot", m.text, m.buttons);
+    } catch (e) { /* offline: try again later */ }
+  }
+  setInterval(pollInbox, 10000);
   loadTexts(lang);
 })();

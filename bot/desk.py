@@ -1,0 +1,187 @@
+"""The caseworker desk: a small web application on localhost, hosted by
+bot.server under /desk.
+
+Every page is behind login (accounts with scrypt-hashed passwords, created
+with `python -m bot.desk create-user NAME`), the session is a signed cookie
+(HttpOnly, SameSite=Strict) and every form carries a CSRF token. The queue is
+sorted by urgency and age; a case page shows the person's words in the
+original and in Norwegian; a reply is written in Norwegian, translated into
+the person's language, shown before sending, sent through the person's
+channel and marked to the person as machine-translated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hmac
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route, Router
+from starlette.templating import Jinja2Templates
+
+from bot.cases import CaseStore
+from bot.translate import Translator
+from locales.catalog import Catalog
+
+logger = logging.getLogger(__name__)
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+#: Sends a text to a person through their channel: (sender id, text, language).
+SendToPerson = Callable[[str, str, str], Awaitable[None]]
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "
+                               "object-src 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: SendToPerson, secret: str,
+             https_only: bool = False) -> Router:
+    """The desk's routes, wrapped in its session middleware."""
+    if len(secret) < 32:
+        raise ValueError("DESK_SECRET must be at least 32 characters")
+
+    def user(request: Request) -> str | None:
+        return request.session.get("user")
+
+    def csrf(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = secrets.token_urlsafe(32)
+            request.session["csrf"] = token
+        return token
+
+    async def form_ok(request: Request) -> dict[str, str] | None:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        expected = request.session.get("csrf", "")
+        if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
+            return None
+        return form
+
+    def page(request: Request, name: str, status: int = 200, **context: object) -> Response:
+        context.update(request=request, user=user(request), csrf=csrf(request))
+        return TEMPLATES.TemplateResponse(request, name, context, status_code=status, headers=SECURITY_HEADERS)
+
+    def login_required(handler):  # type: ignore[no-untyped-def]
+        async def wrapped(request: Request) -> Response:
+            if not user(request):
+                return RedirectResponse("/desk/login", status_code=303)
+            return await handler(request)
+
+        return wrapped
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return page(request, "login.html")
+        form = await form_ok(request)
+        if form is None:
+            return page(request, "login.html", status=403, error="Skjemaet er utløpt. Prøv igjen.")
+        if not cases.check_password(form.get("username", ""), form.get("password", "")):
+            return page(request, "login.html", status=401, error="Feil brukernavn eller passord.")
+        request.session.clear()
+        request.session["user"] = form["username"]
+        return RedirectResponse("/desk/", status_code=303)
+
+    async def logout(request: Request) -> Response:
+        if await form_ok(request) is not None:
+            request.session.clear()
+        return RedirectResponse("/desk/login", status_code=303)
+
+    async def queue(request: Request) -> Response:
+        return page(request, "queue.html", cases=cases.queue())
+
+    def find(request: Request) -> dict | None:
+        return cases.get(request.path_params["reference"])
+
+    async def case_page(request: Request) -> Response:
+        case = find(request)
+        if case is None:
+            return page(request, "missing.html", status=404)
+        return page(request, "case.html", case=case, messages=cases.messages(case["id"]))
+
+    async def act(request: Request) -> Response:
+        case = find(request)
+        form = await form_ok(request)
+        if case is None:
+            return page(request, "missing.html", status=404)
+        if form is None:
+            return page(request, "missing.html", status=403)
+        action = request.path_params["action"]
+        who = user(request) or ""
+        if action == "claim":
+            cases.set_status(case["id"], "claimed", who, assignee=who)
+        elif action == "close":
+            cases.set_status(case["id"], "closed", who)
+        elif action == "preview":
+            text_nb = form.get("text", "").strip()
+            if not text_nb:
+                return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
+                            error="Skriv et svar.")
+            translated = translator.translate(text_nb, "nb", case["language"])
+            return page(request, "preview.html", case=case, text_nb=text_nb, translated=translated,
+                        outgoing=outgoing(case["language"], text_nb, translated))
+        elif action == "send":
+            text_nb = form.get("text", "").strip()
+            translated = translator.translate(text_nb, "nb", case["language"])
+            message = outgoing(case["language"], text_nb, translated)
+            await send(case["sender"], message, case["language"] if translated is not None else "nb")
+            cases.add_reply(case["id"], who, text_nb, message, machine_translated=translated is not None)
+        return RedirectResponse(f"/desk/cases/{case['reference']}", status_code=303)
+
+    def outgoing(language: str, text_nb: str, translated: str | None) -> str:
+        """What the person receives: the translation marked as machine-made,
+        or, with no translation package, the Norwegian marked as such."""
+        if translated is not None and language != "nb":
+            return f"{catalog.text('case.reply_translated', language)}\n\n{translated}"
+        return text_nb if language == "nb" else f"{catalog.text('case.reply_norwegian', language)}\n\n{text_nb}"
+
+    async def unanswered(request: Request) -> Response:
+        return page(request, "unanswered.html", summary=cases.unanswered_summary(), rows=cases.unanswered())
+
+    routes = [
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", login_required(queue)),
+        Route("/unanswered", login_required(unanswered)),
+        Route("/cases/{reference}", login_required(case_page)),
+        Route("/cases/{reference}/{action:str}", login_required(act), methods=["POST"]),
+    ]
+    inner = Router(routes=routes)
+    return Router(routes=[Mount("/", app=inner, middleware=[Middleware(
+        SessionMiddleware, secret_key=secret, session_cookie="desk_session", same_site="strict",
+        https_only=https_only, max_age=8 * 3600)])])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot.desk create-user NAME`: create or reset a caseworker."""
+    import os
+
+    parser = argparse.ArgumentParser(description="Caseworker desk accounts.")
+    parser.add_argument("command", choices=["create-user"])
+    parser.add_argument("username")
+    parser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    args = parser.parse_args(argv)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    store = CaseStore(os.environ.get("CASES_DB", "var/cases.db"))
+    try:
+        store.create_caseworker(args.username, password)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"caseworker {args.username} can now log in")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

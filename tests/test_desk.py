@@ -1,0 +1,136 @@
+"""The caseworker desk: login, CSRF, the queue, a case, claim, reply with a
+preview, send through the person's channel, close; notifications. Driven
+through HTTP and in real headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.cases import CaseStore
+from bot.notify import notice, notify_new_cases
+from bot.server import create_server
+from bot.settings import Settings
+from bot.store import Store
+from bot.translate import Translator
+from locales.catalog import Catalog
+from tests.fakes.servers import FakeAssistant, LoopbackServer
+from tests.training_data import ROOT
+
+CATALOG = Catalog.load()
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture()
+def desk(tmp_path: Path):
+    cases = CaseStore(tmp_path / "cases.db")
+    cases.create_caseworker("kari", PASSWORD)
+    store = Store()
+    settings = Settings(desk_secret="x" * 40, cases_db=str(tmp_path / "cases.db"))
+    app = create_server(settings, assistant=FakeAssistant(), store=store, catalog=CATALOG, cases=cases,
+                        translator=Translator(tmp_path / "argos"))
+    with LoopbackServer(app) as server:
+        yield server, cases, store
+
+
+def login(client: httpx.Client, base: str, password: str = PASSWORD) -> httpx.Response:
+    page = client.get(f"{base}/desk/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+    return client.post(f"{base}/desk/login", data={"csrf": token, "username": "kari", "password": password})
+
+
+def test_every_page_is_behind_login_and_forms_need_the_csrf_token(desk) -> None:
+    server, cases, _ = desk
+    case, _ = cases.open_case(sender="web:abc", channel="web", language="ar", topic="housing", text="<script>x</script>")
+    with httpx.Client() as client:
+        for path in ("/desk/", f"/desk/cases/{case['reference']}", "/desk/unanswered"):
+            r = client.get(server.url + path)
+            assert r.status_code == 303 and r.headers["location"] == "/desk/login"
+        assert login(client, server.url, "wrong password!").status_code == 401
+        r = client.post(f"{server.url}/desk/login", data={"username": "kari", "password": PASSWORD})
+        assert r.status_code == 403  # no CSRF token
+        assert login(client, server.url).status_code == 303
+        page = client.get(f"{server.url}/desk/cases/{case['reference']}")
+        assert "&lt;script&gt;" in page.text and "<script>x" not in page.text  # escaped
+        assert page.headers["x-frame-options"] == "DENY" and "script-src 'none'" in page.headers["content-security-policy"]
+        cookie = next(c for c in client.cookies.jar if c.name == "desk_session")
+        assert cookie.has_nonstandard_attr("HttpOnly") or "httponly" in str(cookie._rest).lower()
+        r = client.post(f"{server.url}/desk/cases/{case['reference']}/claim", data={"csrf": "forged"})
+        assert r.status_code == 403 and cases.get(case["reference"])["status"] == "open"
+
+
+def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, cases, store = desk
+    urgent, _ = cases.open_case(sender="web:person1", channel="web", language="so", topic="emergency",
+                                text="waan ku dhibaataysanahay", urgent=True)
+    normal, _ = cases.open_case(sender="web:person2", channel="web", language="ar", topic="housing",
+                                text="صاحب البيت ما رد علي")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        page.goto(f"{server.url}/desk/")
+        page.fill("input[name=username]", "kari")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        rows = page.locator("tbody tr td:first-child a")
+        assert rows.nth(0).inner_text() == urgent["reference"]  # urgent first
+        page.click(f"text={normal['reference']}")
+        assert "صاحب البيت ما رد علي" in page.inner_text("main")
+        page.click("#claim")
+        assert page.inner_text("#status") == "claimed"
+        page.fill("#reply", "Vi ringer deg i morgen klokka 10.")
+        page.click("#preview")
+        outgoing = page.inner_text("#outgoing")
+        assert outgoing.startswith(CATALOG.text("case.reply_norwegian", "ar"))  # no ar package installed
+        page.click("#send")
+        assert page.inner_text("#status") == "answered"
+        page.screenshot(path=str(ROOT / "var" / "desk-case.png"), full_page=True)
+        page.click("#close")
+        page.goto(f"{server.url}/desk/")
+        assert normal["reference"] not in page.inner_text("main")
+        browser.close()
+    inbox = httpx.get(f"{server.url}/api/inbox", params={"sender": "person2"}).json()["messages"]
+    assert inbox[0]["text"].endswith("Vi ringer deg i morgen klokka 10.")
+    assert httpx.get(f"{server.url}/api/inbox", params={"sender": "person2"}).json()["messages"] == []
+    log = [a["action"] for a in cases.audit_log(normal["id"])]
+    assert log == ["opened", "claimed", "replied", "closed"]
+
+
+def test_new_cases_are_notified_once_without_personal_details() -> None:
+    import asyncio
+
+    cases = CaseStore()
+    case, _ = cases.open_case(sender="sms:+4791234567", channel="sms", language="ti", topic="nav", text="ሓገዝ")
+    posted: list[str] = []
+
+    async def post(text: str) -> None:
+        posted.append(text)
+
+    assert asyncio.run(notify_new_cases(cases, post, "http://127.0.0.1:8080/desk")) == 1
+    assert asyncio.run(notify_new_cases(cases, post, "http://127.0.0.1:8080/desk")) == 0
+    assert posted == [notice(case, "http://127.0.0.1:8080/desk")]
+    assert "+47" not in posted[0] and "ሓገዝ" not in posted[0] and case["reference"] in posted[0]
+
+
+def test_create_user_command(tmp_path: Path) -> None:
+    db = tmp_path / "cases.db"
+    run = subprocess.run([sys.executable, "-m", "bot.desk", "create-user", "ola", "--password-stdin"],
+                         input="a long enough password\n", capture_output=True, text=True, cwd=ROOT,
+                         env={"CASES_DB": str(db), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    assert CaseStore(db).check_password("ola", "a long enough password")
+    short = subprocess.run([sys.executable, "-m", "bot.desk", "create-user", "ola", "--password-stdin"],
+                           input="short\n", capture_output=True, text=True, cwd=ROOT,
+                           env={"CASES_DB": str(db), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert short.returncode == 2
