@@ -18,6 +18,7 @@ import hmac
 import logging
 import secrets
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 #: Sends a text to a person through their channel: (sender id, text, language).
 SendToPerson = Callable[[str, str, str], Awaitable[None]]
+MAX_FAILED_LOGINS = 5
+LOCKOUT_SECONDS = 15 * 60
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "
                                "object-src 'none'; frame-ancestors 'none'; form-action 'self'",
@@ -51,6 +54,14 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
     """The desk's routes, wrapped in its session middleware."""
     if len(secret) < 32:
         raise ValueError("DESK_SECRET must be at least 32 characters")
+
+    failures: dict[str, list[float]] = {}
+
+    def locked_out(key: str, now: float) -> bool:
+        """After 5 failed logins in 15 minutes, that user (and address) waits."""
+        recent = [t for t in failures.get(key, []) if now - t < LOCKOUT_SECONDS]
+        failures[key] = recent
+        return len(recent) >= MAX_FAILED_LOGINS
 
     def user(request: Request) -> str | None:
         return request.session.get("user")
@@ -87,7 +98,14 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         form = await form_ok(request)
         if form is None:
             return page(request, "login.html", status=403, error="Skjemaet er utløpt. Prøv igjen.")
+        now = time.monotonic()
+        keys = [f"user:{form.get('username', '')}", f"ip:{request.client.host if request.client else ''}"]
+        if any(locked_out(k, now) for k in keys):
+            return page(request, "login.html", status=429, error="For mange forsøk. Vent 15 minutter.")
         if not cases.check_password(form.get("username", ""), form.get("password", "")):
+            for k in keys:
+                failures.setdefault(k, []).append(now)
+            logger.info("Failed desk login")
             return page(request, "login.html", status=401, error="Feil brukernavn eller passord.")
         request.session.clear()
         request.session["user"] = form["username"]

@@ -65,6 +65,14 @@ def test_every_page_is_behind_login_and_forms_need_the_csrf_token(desk) -> None:
         assert r.status_code == 403 and cases.get(case["reference"])["status"] == "open"
 
 
+def test_repeated_failed_logins_lock_out(desk) -> None:
+    server, _, _ = desk
+    with httpx.Client() as client:
+        statuses = [login(client, server.url, "wrong password!").status_code for _ in range(6)]
+        assert statuses == [401] * 5 + [429]
+        assert login(client, server.url).status_code == 429  # even the right password, for a while
+
+
 def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
