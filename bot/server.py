@@ -141,6 +141,9 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
             await app.start()
             if settings.telegram_mode == "polling":
                 await app.updater.start_polling(drop_pending_updates=False)  # type: ignore[union-attr]
+            elif settings.telegram_webhook_url:  # tell Telegram where to post, with the secret
+                await app.bot.set_webhook(url=settings.telegram_webhook_url,
+                                          secret_token=settings.telegram_webhook_secret)
         try:
             yield
         finally:

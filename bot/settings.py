@@ -30,6 +30,7 @@ class Settings:
     telegram_mode: str = "polling"
     telegram_webhook_secret: str = ""
     telegram_api_url: str = ""
+    telegram_webhook_url: str = ""
     # SMS: "none", "twilio" or "json"
     sms_gateway: str = "none"
     sms_sender: str = ""
@@ -71,6 +72,7 @@ class Settings:
             telegram_mode=env.get("TELEGRAM_MODE", cls.telegram_mode),
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
             telegram_api_url=env.get("TELEGRAM_API_URL", ""),
+            telegram_webhook_url=env.get("TELEGRAM_WEBHOOK_URL", ""),
             sms_gateway=env.get("SMS_GATEWAY", cls.sms_gateway),
             sms_sender=env.get("SMS_SENDER", ""),
             sms_max_segments=int(env.get("SMS_MAX_SEGMENTS", cls.sms_max_segments)),

@@ -28,7 +28,8 @@ def telegram():
 
 def bot_server(fake: FakeTelegram, assistant: FakeAssistant, mode: str = "polling") -> LoopbackServer:
     settings = Settings(telegram_token=TOKEN, telegram_api_url=fake.url, telegram_mode=mode,
-                        telegram_webhook_secret=SECRET, retry_pending_seconds=0.2, default_language="nb")
+                        telegram_webhook_secret=SECRET, retry_pending_seconds=0.2, default_language="nb",
+                        telegram_webhook_url="https://bot.example.org/telegram/webhook")
     return LoopbackServer(create_server(settings, assistant=assistant, store=Store(), catalog=CATALOG))
 
 
@@ -137,6 +138,8 @@ def test_long_answers_are_split_on_sentences(telegram: FakeTelegram) -> None:
 def test_webhook_checks_the_secret_token(telegram: FakeTelegram) -> None:
     assistant = FakeAssistant()
     with bot_server(telegram, assistant, mode="webhook") as server:
+        registered = telegram.sent("setWebhook")[0]
+        assert registered["url"] == "https://bot.example.org/telegram/webhook" and registered["secret_token"] == SECRET
         url = f"{server.url}/telegram/webhook"
         update = message_update(70, 11, "hei")
         assert httpx.post(url, json=update).status_code == 403
