@@ -12,11 +12,16 @@ from actions.knowledge import catalog, knowledge
 from actions.replies import topic_buttons
 from actions.turn import LAST_ANSWER_SLOT, Turn
 
+INTERPRETER_REQUEST_PAYLOAD = '/interpreter{"request":"yes"}'
+
 
 def give_answer(dispatcher: CollectingDispatcher, answer_id: str, turn: Turn, step: str | None = None) -> Events:
     """Say one answer (with its source) in the person's language."""
     texts = catalog()
-    buttons = topic_buttons(texts, turn.language, ["caseworker"]) if answer_id.startswith("interpreter/") else []
+    buttons = []
+    if answer_id.startswith("interpreter/"):  # offer the request form, and a person
+        buttons = [{"title": texts.text("interp.request.button", turn.language),
+                    "payload": INTERPRETER_REQUEST_PAYLOAD}] + topic_buttons(texts, turn.language, ["caseworker"])
     if step is not None:
         buttons = next_button(texts, turn.language, step)
     dispatcher.utter_message(text=knowledge().render(answer_id, turn.language), buttons=buttons)

@@ -187,6 +187,34 @@ class CaseStore:
     def unanswered(self, limit: int = 200) -> list[dict[str, Any]]:
         return list(self.db["unanswered"].rows_where(order_by="id desc", limit=limit))
 
+    # -- interpreter requests ------------------------------------------------------------
+    def add_interpreter_request(self, case_id: int, details: str) -> int:
+        with self._lock, self.db.conn:
+            request_id = self.db["interpreter_requests"].insert({
+                "case_id": case_id, "created": now(), "updated": now(), "details": details,
+                "status": "requested"}).last_pk
+            self._audit("person", "interpreter requested", case_id)
+            return int(request_id)
+
+    def interpreter_requests(self) -> list[dict[str, Any]]:
+        """Open requests first, then the rest, newest first, with their case."""
+        rows = list(self.db.query(
+            "select r.*, c.reference, c.language, c.sender from interpreter_requests r "
+            "join cases c on c.id = r.case_id order by r.status != 'requested', r.id desc"))
+        for row in rows:
+            row["details"] = json.loads(row["details"] or "{}")
+        return rows
+
+    def decide_interpreter_request(self, request_id: int, actor: str, confirmed: bool, interpreter: str = "",
+                                   time: str = "", reason: str = "") -> dict[str, Any]:
+        with self._lock, self.db.conn:
+            self.db["interpreter_requests"].update(request_id, {
+                "status": "confirmed" if confirmed else "declined", "interpreter": interpreter, "time": time,
+                "reason": reason, "updated": now()})
+            row = self.db["interpreter_requests"].get(request_id)
+            self._audit(actor, "interpreter confirmed" if confirmed else "interpreter declined", row["case_id"])
+            return row
+
     def unnotified(self) -> list[dict[str, Any]]:
         """Cases the caseworkers' chat has not been told about, urgent first."""
         rows = list(self.db["cases"].rows_where("notified is null and status != 'closed'"))

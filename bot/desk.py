@@ -164,6 +164,30 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
             return f"{catalog.text('case.reply_translated', language)}\n\n{translated}"
         return text_nb if language == "nb" else f"{catalog.text('case.reply_norwegian', language)}\n\n{text_nb}"
 
+    async def interpreters(request: Request) -> Response:
+        return page(request, "interpreters.html", requests=cases.interpreter_requests())
+
+    async def decide(request: Request) -> Response:
+        form = await form_ok(request)
+        if form is None:
+            return page(request, "missing.html", status=403)
+        wanted = int(request.path_params["request_id"])
+        row = next((r for r in cases.interpreter_requests() if r["id"] == wanted), None)
+        if row is None:
+            return page(request, "missing.html", status=404)
+        confirmed = request.path_params["decision"] == "confirm"
+        note = (form.get("time", "") + " " + form.get("interpreter", "")).strip() if confirmed else form.get("reason", "")
+        if not note.strip():
+            return page(request, "interpreters.html", status=422, requests=cases.interpreter_requests(),
+                        error="Fyll ut tid og tolk, eller en begrunnelse.")
+        cases.decide_interpreter_request(wanted, user(request) or "", confirmed, form.get("interpreter", ""),
+                                         form.get("time", ""), form.get("reason", ""))
+        lang = row["language"]
+        header = catalog.text("interp.confirmed" if confirmed else "interp.declined", lang, reference=row["reference"])
+        body = outgoing(lang, note, translator.translate(note, "nb", lang))
+        await send(row["sender"], f"{header}\n{body}", lang)
+        return RedirectResponse("/desk/interpreters", status_code=303)
+
     async def unanswered(request: Request) -> Response:
         return page(request, "unanswered.html", summary=cases.unanswered_summary(), rows=cases.unanswered())
 
@@ -172,6 +196,8 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         Route("/logout", logout, methods=["POST"]),
         Route("/", login_required(queue)),
         Route("/unanswered", login_required(unanswered)),
+        Route("/interpreters", login_required(interpreters)),
+        Route("/interpreters/{request_id:int}/{decision:str}", login_required(decide), methods=["POST"]),
         Route("/cases/{reference}", login_required(case_page)),
         Route("/cases/{reference}/{action:str}", login_required(act), methods=["POST"]),
     ]

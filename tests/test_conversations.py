@@ -83,3 +83,34 @@ def test_language_is_remembered_across_a_restart(stack) -> None:
     replies = say(stack, sender, "NAV")
     kb = knowledge()
     assert replies[0]["text"] in {kb.render(a, "so") for a in kb.answers} | {catalog().text("clarify.ask", "so")}
+
+
+def test_interpreter_request_form_end_to_end(stack) -> None:
+    import datetime as dt
+    import os
+
+    from actions.interpreter import next_weekdays
+    from bot.cases import CaseStore
+
+    sender = f"t-{uuid.uuid4().hex}"
+    texts = catalog()
+    say(stack, sender, '/language{"lang":"ar"}')
+    first = say(stack, sender, '/interpreter{"request":"yes"}')
+    assert first[0]["text"] == texts.text("interp.ask.interp_appointment", "ar")
+    day = next_weekdays(dt.date.today())[0].isoformat()
+    steps = [("fastlege", "interp_place"), ("مركز ساندفيكا الصحي", "interp_date"), ("بكرة الصبح", None),
+             (day, "interp_alt_date"), ("none", "interp_duration"), ("60", "interp_mode"),
+             ("phone", "interp_people"), ("2", "interp_gender"), ("none", "interp_dialect"),
+             ("skip", "interp_notes")]
+    for answer, next_slot in steps:
+        replies = say(stack, sender, answer)
+        expected = texts.text(f"interp.ask.{next_slot}", "ar") if next_slot else texts.text("interp.invalid.date", "ar")
+        assert replies[0]["text"] == expected, (answer, replies)
+    done = say(stack, sender, "skip")
+    store = CaseStore(os.environ["CASES_DB"])
+    request = next(r for r in store.interpreter_requests() if r["sender"] == sender)
+    assert request["details"]["date"] == day and request["details"]["mode"] == "phone"
+    assert request["reference"] in done[0]["text"]
+    # the form is over: the next question is answered as usual
+    after = say(stack, sender, "بدي fastlege لابني")
+    assert after[0]["text"] in {knowledge().render(a, "ar") for a in knowledge().answers}

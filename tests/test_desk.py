@@ -4,6 +4,7 @@ through HTTP and in real headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -142,3 +143,28 @@ def test_create_user_command(tmp_path: Path) -> None:
                            input="short\n", capture_output=True, text=True, cwd=ROOT,
                            env={"CASES_DB": str(db), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert short.returncode == 2
+
+
+def test_interpreter_requests_are_confirmed_or_declined_and_the_person_told(desk) -> None:
+    server, cases, _ = desk
+    case, _ = cases.open_case(sender="web:person9", channel="web", language="nb", topic="interpreter",
+                              text="Tolkebestilling")
+    first = cases.add_interpreter_request(case["id"], json.dumps({"appointment": "nav", "place": "NAV Bærum",
+                                                                  "date": "2026-11-24", "language": "nb"}))
+    second = cases.add_interpreter_request(case["id"], json.dumps({"appointment": "fastlege", "language": "nb"}))
+    with httpx.Client() as client:
+        login(client, server.url)
+        page = client.get(f"{server.url}/desk/interpreters")
+        assert "NAV Bærum" in page.text
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+        r = client.post(f"{server.url}/desk/interpreters/{first}/confirm",
+                        data={"csrf": token, "time": "24.11 kl. 10", "interpreter": "Tolk Hansen"})
+        assert r.status_code == 303
+        r = client.post(f"{server.url}/desk/interpreters/{second}/decline", data={"csrf": token, "reason": ""})
+        assert r.status_code == 422  # a reason is needed
+        client.post(f"{server.url}/desk/interpreters/{second}/decline", data={"csrf": token, "reason": "Ingen ledig tolk"})
+    told = httpx.get(f"{server.url}/api/inbox", params={"sender": "person9"}).json()["messages"]
+    assert told[0]["text"].startswith(CATALOG.text("interp.confirmed", "nb", reference=case["reference"]))
+    assert "Tolk Hansen" in told[0]["text"] and "Ingen ledig tolk" in told[1]["text"]
+    statuses = {r["id"]: r["status"] for r in cases.interpreter_requests()}
+    assert statuses == {first: "confirmed", second: "declined"}
