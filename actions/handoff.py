@@ -1,12 +1,12 @@
 """Hand-over to a person: the `caseworker` topic, the offer after two
 misunderstandings, and (flagged urgent) an emergency.
 
-With HANDOFF=cases, `CaseHandoff` opens a case in the caseworkers' case
-store (bot.cases), or adds to the person's open case, and tells the person
-the case reference and when to expect an answer (office hours). The default,
-`ContactInfoHandoff`, tells the person whom to contact: a case nobody reads
-would be a broken promise, so cases are opened only once caseworkers read
-them on the desk.
+`CaseHandoff` (HANDOFF=cases, the default) opens a case in the caseworkers'
+case store (bot.cases), or adds to the person's open case, and tells the
+person the case reference and when to expect an answer (office hours).
+`ContactInfoHandoff` (HANDOFF=contact) only tells the person whom to
+contact, for a deployment where no caseworker reads the desk: a case nobody
+reads would be a broken promise.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ class Settings:
     municipalities_dir: Path = ROOT / "data" / "municipalities"
     # Where cases for the caseworkers are stored, and when the office is open.
     cases_db: Path = ROOT / "var" / "cases.db"
-    # "contact": tell the person whom to contact; "cases": open a case for
-    # the caseworker desk (use it once caseworkers read the desk).
-    handoff: str = "contact"
+    # "cases": open a case for the caseworker desk; "contact": only tell the
+    # person whom to contact (a deployment without caseworkers on the desk).
+    handoff: str = "cases"
     translation_packages_dir: Path = ROOT / "var" / "argos"
     office_hours: str = "mon-fri 08:00-15:30"
     timezone: str = "Europe/Oslo"
