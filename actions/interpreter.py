@@ -29,6 +29,7 @@ from actions.knowledge import catalog, knowledge
 from actions.settings import settings
 from actions.turn import Turn
 from bot.cases import CaseStore
+from nlu.text import normalize
 
 SLOTS = ("interp_appointment", "interp_place", "interp_date", "interp_alt_date", "interp_duration", "interp_mode",
          "interp_people", "interp_gender", "interp_dialect", "interp_notes")
@@ -48,10 +49,27 @@ def today() -> dt.date:
     return dt.datetime.now(ZoneInfo(settings().timezone)).date()
 
 
-def parse_date(text: str, start: dt.date) -> dt.date | None:
-    """ISO dates (the buttons) or day.month[.year] typed in any language's
-    digits; today up to 90 days ahead."""
+def weekday_in(text: str, lang: str) -> int | None:
+    """A weekday named in the person's language (CLDR names via Babel)."""
+    from babel.dates import get_day_names
+
+    words = set(normalize(text).replace(",", " ").split())
+    for width in ("wide", "abbreviated"):
+        for locale in dict.fromkeys((lang, "en", "nb")):
+            for number, name in get_day_names(width, locale=locale).items():
+                if normalize(name).rstrip(".") in words:
+                    return number
+    return None
+
+
+def parse_date(text: str, start: dt.date, lang: str = "en") -> dt.date | None:
+    """ISO dates (the buttons), day.month[.year] typed in any language's
+    digits, or a weekday named in the person's language (the next one);
+    today up to 90 days ahead."""
     text = text.strip().translate(str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789"))
+    weekday = weekday_in(text, lang) if not _DATE.match(text) else None
+    if weekday is not None:
+        return start + dt.timedelta(days=(weekday - start.weekday() - 1) % 7 + 1)
     try:
         value = dt.date.fromisoformat(text)
     except ValueError:
@@ -152,7 +170,7 @@ class ValidateInterpreterForm(FormValidationAction):
                                                                   "interp_place")
 
     def validate_interp_date(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        date = parse_date(self._text(value, 40), today())
+        date = parse_date(self._text(value, 40), today(), turn_of(tracker).language)
         return {"interp_date": date.isoformat()} if date else self._invalid(dispatcher, tracker,
                                                                              "interp.invalid.date", "interp_date")
 
@@ -160,7 +178,7 @@ class ValidateInterpreterForm(FormValidationAction):
         text = self._text(value, 40)
         if text.lower() == NO_ALTERNATIVE:
             return {"interp_alt_date": NO_ALTERNATIVE}
-        date = parse_date(text, today())
+        date = parse_date(text, today(), turn_of(tracker).language)
         return {"interp_alt_date": date.isoformat()} if date else self._invalid(dispatcher, tracker,
                                                                                  "interp.invalid.date",
                                                                                  "interp_alt_date")

@@ -108,10 +108,20 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
         page.click("#close")
         page.goto(f"{server.url}/desk/")
         assert normal["reference"] not in page.inner_text("main")
+        request_id = cases.add_interpreter_request(urgent["id"], json.dumps(
+            {"appointment": "fastlege", "place": "Sandvika", "date": "2026-11-24", "language": "so"}))
+        page.click("text=Tolk")
+        block = page.locator(f"#request-{request_id}")
+        block.locator("input.time").fill("24.11 kl. 10")
+        block.locator("input.interpreter").fill("Tolk Ali")
+        block.locator("button.confirm").click()
+        assert "confirmed" in page.locator(f"#request-{request_id}").inner_text()
         browser.close()
     inbox = httpx.get(f"{server.url}/api/inbox", params={"sender": "person2"}).json()["messages"]
     assert inbox[0]["text"].endswith("Vi ringer deg i morgen klokka 10.")
     assert httpx.get(f"{server.url}/api/inbox", params={"sender": "person2"}).json()["messages"] == []
+    told = httpx.get(f"{server.url}/api/inbox", params={"sender": "person1"}).json()["messages"]
+    assert told[0]["text"].startswith(CATALOG.text("interp.confirmed", "so", reference=urgent["reference"]))
     log = [a["action"] for a in cases.audit_log(normal["id"])]
     assert log == ["opened", "claimed", "replied", "closed"]
 

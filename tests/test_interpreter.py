@@ -51,6 +51,13 @@ def test_dates_typed_or_pressed() -> None:
     assert parse_date("1.1.2026", start) is None  # in the past
     assert parse_date("30.2", start) is None and parse_date("tomorrow", start) is None
     assert all(d.weekday() < 5 for d in next_weekdays(dt.date(2026, 11, 20)))
+    # a weekday named in the person's language: the next one (22.11.2026 is a Sunday)
+    assert parse_date("الثلاثاء", start, "ar") == dt.date(2026, 11, 24)
+    assert parse_date("på onsdag", start, "nb") == dt.date(2026, 11, 25)
+    assert parse_date("понеділок", start, "uk") == dt.date(2026, 11, 23)
+    assert parse_date("ሰኑይ", start, "ti") == dt.date(2026, 11, 23)
+    assert parse_date("Isniin", start, "so") == dt.date(2026, 11, 23)
+    assert parse_date("یکشنبه", start, "fa") == dt.date(2026, 11, 29)
 
 
 def test_valid_answers_are_kept() -> None:

@@ -162,3 +162,19 @@ def test_split_message_keeps_everything() -> None:
     parts = split_message(text)
     assert all(len(p) <= 4096 for p in parts)
     assert "".join(parts).replace(" ", "") == text.replace(" ", "")
+
+
+def test_new_cases_are_posted_to_the_caseworkers_group(telegram: FakeTelegram) -> None:
+    from bot.cases import CaseStore
+
+    cases = CaseStore()
+    case, _ = cases.open_case(sender="sms:+4791234567", channel="sms", language="so", topic="nav", text="caawin",
+                              urgent=True)
+    settings = Settings(telegram_token=TOKEN, telegram_api_url=telegram.url, caseworker_chat_id="-1001",
+                        notify_seconds=0.2, default_language="nb")
+    with LoopbackServer(create_server(settings, assistant=FakeAssistant(), store=Store(), catalog=CATALOG,
+                                      cases=cases)):
+        wait_for(lambda: [b for b in telegram.sent() if str(b["chat_id"]) == "-1001"])
+    posted = [b["text"] for b in telegram.sent() if str(b["chat_id"]) == "-1001"]
+    assert len(posted) == 1 and case["reference"] in posted[0] and posted[0].startswith("HASTER")
+    assert "+47" not in posted[0] and "caawin" not in posted[0]
