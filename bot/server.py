@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
@@ -26,7 +27,7 @@ from bot.conversation import Conversations
 from bot.desk import desk_app
 from bot.notify import notify_new_cases
 from bot.settings import Settings
-from bot.sms_channel import Gateway, JsonGateway, SmsChannel, SmsSettings, TwilioGateway
+from bot.sms_channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway, local_secret
 from bot.store import Store
 from bot.telegram_channel import TelegramChannel
 from bot.translate import Translator
@@ -59,17 +60,22 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
 
     sms: SmsChannel | None = None
     if settings.sms_gateway != "none":
+        json_secrets = list(settings.sms_json_secrets)
         if gateway is None:
-            gateway = (TwilioGateway(http, settings.twilio_api_url, settings.twilio_account_sid,
-                                     settings.twilio_auth_token, settings.sms_sender)
-                       if settings.sms_gateway == "twilio"
-                       else JsonGateway(http, settings.sms_json_url, settings.sms_json_secrets[0], settings.sms_sender))
+            if settings.sms_gateway == "twilio":
+                gateway = TwilioGateway(http, settings.twilio_api_url, settings.twilio_account_sid,
+                                        settings.twilio_auth_token, settings.sms_sender)
+            elif settings.sms_gateway == "json":
+                gateway = JsonGateway(http, settings.sms_json_url, json_secrets[0], settings.sms_sender)
+            else:  # "outbox": no gateway configured; replies stay in the outbound table
+                gateway = OutboxGateway()
+        if settings.sms_gateway == "outbox" and not json_secrets:
+            json_secrets = [local_secret(Path(settings.bot_db).parent / "sms-json-secret")]
         sms = SmsChannel(conversations, store, gateway,
                          SmsSettings(settings.sms_max_segments, settings.sms_rate_per_minute), settings.log_salt)
         deliverers["sms"] = sms.deliver
         routes += sms.routes(settings.twilio_auth_token if settings.sms_gateway == "twilio" else "",
-                             settings.sms_public_url, list(settings.sms_json_secrets)
-                             if settings.sms_gateway == "json" else [])
+                             settings.sms_public_url, json_secrets if settings.sms_gateway != "twilio" else [])
 
     # -- the caseworker desk: replies reach the person through their channel ------------
     cases = cases or CaseStore(settings.cases_db)

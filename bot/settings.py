@@ -31,8 +31,8 @@ class Settings:
     telegram_webhook_secret: str = ""
     telegram_api_url: str = ""
     telegram_webhook_url: str = ""
-    # SMS: "none", "twilio" or "json"
-    sms_gateway: str = "none"
+    # SMS: "outbox" (webhook on, replies only recorded), "twilio", "json" or "none"
+    sms_gateway: str = "outbox"
     sms_sender: str = ""
     sms_max_segments: int = 3
     sms_rate_per_minute: int = 10
@@ -99,8 +99,8 @@ class Settings:
             raise SettingsError("TELEGRAM_MODE must be 'polling' or 'webhook'")
         if self.telegram_token and self.telegram_mode == "webhook" and len(self.telegram_webhook_secret) < 16:
             raise SettingsError("TELEGRAM_WEBHOOK_SECRET (16+ characters) is required in webhook mode")
-        if self.sms_gateway not in ("none", "twilio", "json"):
-            raise SettingsError("SMS_GATEWAY must be 'none', 'twilio' or 'json'")
+        if self.sms_gateway not in ("none", "outbox", "twilio", "json"):
+            raise SettingsError("SMS_GATEWAY must be 'outbox', 'twilio', 'json' or 'none'")
         if self.sms_gateway == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token
                                                  and self.sms_public_url and self.sms_sender):
             raise SettingsError("SMS_GATEWAY=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, SMS_PUBLIC_URL "

@@ -20,6 +20,8 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import secrets
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -117,6 +119,31 @@ class JsonGateway:
         if r.status_code >= 400:
             raise PermissionError(f"HTTP {r.status_code}")
         return str(r.json().get("id", ""))
+
+
+class OutboxGateway:
+    """No SMS provider configured: replies are only recorded (the outbound
+    table of bot.db), so the webhook can be tried locally."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def send(self, to: str, text: str, reference: str) -> str:
+        self.count += 1
+        return f"outbox-{self.count}"
+
+
+def local_secret(path: Path) -> str:
+    """The local outbox's signing secret: made once, kept in a file only the
+    owner can read (never logged)."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret)
+    return secret
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,74 @@ async def timed_posts(url: str, bodies: list[dict], concurrency: int) -> tuple[l
     return latencies, time.perf_counter() - start, errors
 
 
+def channel_figures(rasa_url: str, texts: list[str], tmp: Path) -> dict[str, object]:
+    """What Telegram (webhook) and SMS (signed JSON webhook) add on top of the
+    assistant, measured from the webhook call to the reply at a fake Bot API
+    and a fake SMS gateway on loopback; and SMS throughput, 8 senders."""
+    import json as jsonlib
+    import threading
+
+    from bot.server import TELEGRAM_SECRET_HEADER, create_server
+    from bot.settings import Settings
+    from bot.sms_channel import sign
+    from tests.fakes.servers import FakeGateway, FakeTelegram, LoopbackServer, message_update
+
+    secret, tg_secret = "bench-secret-0123456789abcdef", "bench-telegram-secret-0123"
+    gateway, telegram = FakeGateway(), FakeTelegram()
+    out: dict[str, object] = {}
+    with LoopbackServer(gateway.app) as gw, LoopbackServer(telegram.app) as tg:
+        settings = Settings(rasa_url=rasa_url, sms_gateway="json", sms_json_url=f"{gw.url}/messages",
+                            sms_json_secrets=(secret,), sms_rate_per_minute=10_000, telegram_token="1:bench",
+                            telegram_api_url=tg.url, telegram_mode="webhook", telegram_webhook_secret=tg_secret,
+                            bot_db=str(tmp / "bot.db"), cases_db=str(tmp / "cases.db"))
+        with LoopbackServer(create_server(settings)) as server:
+            def sms(i: int, number: str) -> float:
+                body = jsonlib.dumps({"id": f"b{i}", "from": number, "text": texts[i % len(texts)]}).encode()
+                ts = str(int(time.time()))
+                t0 = time.perf_counter()
+                httpx.post(f"{server.url}/sms/json", content=body, timeout=30,
+                           headers={"X-Timestamp": ts, "X-Signature": sign(secret, ts, body)})
+                while not any(r.get("reference") == f"b{i}" for r in list(gateway.received)):
+                    time.sleep(0.002)
+                return (time.perf_counter() - t0) * 1000
+
+            lat = [sms(i, f"+479000{i % 100:04d}") for i in range(100)]
+            out.update(sms_reply_ms_p50=round(statistics.median(lat), 1), sms_reply_ms_p95=round(pct(lat, 95), 1))
+
+            def tg_message(i: int) -> float:
+                chat = 7000 + i
+                t0 = time.perf_counter()
+                httpx.post(f"{server.url}/telegram/webhook", json=message_update(10_000 + i, chat, texts[i]),
+                           headers={TELEGRAM_SECRET_HEADER: tg_secret}, timeout=30)
+                while not any(int(b.get("chat_id", 0)) == chat for b in telegram.sent()):
+                    time.sleep(0.002)
+                return (time.perf_counter() - t0) * 1000
+
+            lat = [tg_message(i) for i in range(100)]
+            out.update(telegram_reply_ms_p50=round(statistics.median(lat), 1),
+                       telegram_reply_ms_p95=round(pct(lat, 95), 1))
+
+            counter = iter(range(1000, 1200))
+            lock = threading.Lock()
+
+            def worker(sender: int) -> None:
+                while True:
+                    with lock:
+                        i = next(counter, None)
+                    if i is None:
+                        return
+                    sms(i, f"+4791{sender:06d}")
+
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            out["sms_messages_per_second_8_senders"] = round(200 / (time.perf_counter() - t0), 1)
+    return out
+
+
 def main() -> int:
     texts = [e["text"] for e in yaml.safe_load((ROOT / "tests/nlu/heldout.yml").read_text("utf-8"))["examples"]]
     texts = texts[::3][:300]
@@ -94,6 +162,8 @@ def main() -> int:
             lat, elapsed, err = asyncio.run(timed_posts(rest, bodies, 8))
             figures.update(concurrent_messages_per_second=round(len(lat) / elapsed, 1),
                            concurrent_reply_ms_p95=round(pct(lat, 95), 1), concurrent_errors=err)
+            # each channel's overhead is its reply time minus reply_ms above
+            figures.update(channel_figures(stack.rasa_url, texts, Path(tmp)))
             figures["rasa_server_rss_mb"] = round(rss_mb(stack.processes["rasa"].pid), 0)
             figures["action_server_rss_mb"] = round(rss_mb(stack.processes["actions"].pid), 0)
         finally:

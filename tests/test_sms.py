@@ -190,3 +190,17 @@ def test_signature_rotation_and_settings() -> None:
     assert not verify_json_signature([SECRET], ts, sign(SECRET, ts, body + b" "), body, time.time())
     with pytest.raises(SettingsError):
         Settings(sms_gateway="json", sms_json_url="http://x", sms_json_secrets=("short",)).check()
+
+
+def test_without_a_gateway_the_webhook_runs_with_a_local_outbox(tmp_path) -> None:
+    assistant = FakeAssistant()
+    store = Store()
+    settings = Settings(bot_db=str(tmp_path / "bot.db"))  # SMS_GATEWAY defaults to the outbox
+    with LoopbackServer(create_server(settings, assistant=assistant, store=store, catalog=CATALOG)) as server:
+        secret_file = tmp_path / "sms-json-secret"
+        assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+        secret = secret_file.read_text().strip()
+        assert post_json(server, {"id": "o1", "from": "+4791234567", "text": "hei"}, secret=secret).status_code == 200
+        assert post_json(server, {"id": "o2", "from": "+4791234567", "text": "hei"}).status_code == 403
+        wait_for(lambda: store.outbound_with_status("sent"))
+        assert json.loads(store.outbound_with_status("sent")[0]["body"])["text"].startswith("Svar på: hei")
