@@ -10,6 +10,7 @@ from actions.base import AssistantAction, Events, clarify, remember_unanswered, 
 from actions.checklist import checklist_buttons, offer_button
 from actions.knowledge import catalog, knowledge
 from actions.replies import language_buttons, topic_buttons
+from actions.settings import settings
 from actions.turn import MISUNDERSTOOD_SLOT, PINNED_SLOT, Turn
 
 
@@ -33,6 +34,9 @@ class ActionGreet(AssistantAction):
         else:
             dispatcher.utter_message(text=texts.text("greet.welcome", turn.language),
                                      buttons=[offer_button(texts, turn.language)])
+            s = settings()
+            dispatcher.utter_message(text=texts.text("privacy.notice", turn.language,
+                                                     retention_days=s.retention_days, privacy_url=s.privacy_url))
             dispatcher.utter_message(text=texts.text("language.choose", turn.language),
                                      buttons=language_buttons(texts))
         return understood()

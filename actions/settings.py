@@ -29,6 +29,9 @@ class Settings:
     # person whom to contact (a deployment without caseworkers on the desk).
     handoff: str = "cases"
     translation_packages_dir: Path = ROOT / "var" / "argos"
+    # Told to the person at first contact (the notice in locales: privacy.notice).
+    retention_days: int = 180
+    privacy_url: str = "http://127.0.0.1:8080/privacy"
     office_hours: str = "mon-fri 08:00-15:30"
     timezone: str = "Europe/Oslo"
     locales_dir: Path = ROOT / "locales"
@@ -56,7 +59,9 @@ class Settings:
                    cases_db=Path(os.environ.get("CASES_DB", cls.cases_db)), office_hours=office_hours,
                    timezone=timezone, handoff=handoff,
                    translation_packages_dir=Path(os.environ.get("TRANSLATION_PACKAGES_DIR",
-                                                                cls.translation_packages_dir)))
+                                                                cls.translation_packages_dir)),
+                   retention_days=int(os.environ.get("RETENTION_DAYS", cls.retention_days)),
+                   privacy_url=os.environ.get("PRIVACY_URL", cls.privacy_url))
 
     @property
     def municipality_file(self) -> Path:

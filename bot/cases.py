@@ -215,6 +215,35 @@ class CaseStore:
             self._audit(actor, "interpreter confirmed" if confirmed else "interpreter declined", row["case_id"])
             return row
 
+    # -- privacy -----------------------------------------------------------------------
+    def forget(self, sender: str) -> int:
+        """Erase the personal fields of a person's cases (who, their words,
+        the excerpt, interpreter details); keep anonymous counts (topic,
+        language, dates, status). Returns how many cases were touched."""
+        with self._lock, self.db.conn:
+            ids = [r["id"] for r in self.db["cases"].rows_where("sender = ?", [sender])]
+            for case_id in ids:
+                self.db["cases"].update(case_id, {"sender": f"erased:{case_id}", "text_original": None,
+                                                  "text_nb": None, "excerpt": None})
+                self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?",
+                                [case_id])
+                self.db.execute("update interpreter_requests set details = '{}' where case_id = ?", [case_id])
+                self._audit("person", "erased", case_id)
+            return len(ids)
+
+    def purge_older_than(self, days: int) -> int:
+        """Retention: drop the words of closed cases older than `days`."""
+        cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="seconds")
+        with self._lock, self.db.conn:
+            ids = [r["id"] for r in self.db["cases"].rows_where("status = 'closed' and updated <= ? and "
+                                                                "text_original is not null", [cutoff])]
+            for case_id in ids:
+                self.db["cases"].update(case_id, {"text_original": None, "text_nb": None, "excerpt": None})
+                self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?",
+                                [case_id])
+            self.db.execute("update unanswered set text = null, text_nb = null where at <= ?", [cutoff])
+            return len(ids)
+
     def unnotified(self) -> list[dict[str, Any]]:
         """Cases the caseworkers' chat has not been told about, urgent first."""
         rows = list(self.db["cases"].rows_where("notified is null and status != 'closed'"))

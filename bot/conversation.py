@@ -30,6 +30,8 @@ class Conversations:
         self._identifier = identifier
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._salt = log_salt
+        #: Also erased by `erase` (e.g. the personal fields of the person's cases).
+        self.erasers: list[Callable[[str], object]] = []
 
     def detector(self) -> LanguageIdentifier:
         if self._identifier is None:
@@ -83,6 +85,15 @@ class Conversations:
         lang = detection.language if detection and detection.reliable else self.language_of(sender, text)
         self.store.set_language(sender, lang)
         return lang
+
+    async def erase(self, sender: str) -> None:
+        """Erase what is stored about a person: the conversation in Rasa, the
+        channel records and their cases' personal fields."""
+        await self.assistant.forget(sender)
+        self.store.forget(sender)
+        for eraser in self.erasers:
+            eraser(sender)
+        logger.info("Erased what was stored about %s", pseudonym(sender, self._salt))
 
     async def retry_pending(self, deliverers: dict[str, Deliver]) -> int:
         """Answer messages kept while the assistant was down, oldest first;

@@ -147,22 +147,27 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
                 return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
                             error="Skriv et svar.")
             translated = translator.translate(text_nb, "nb", case["language"])
-            return page(request, "preview.html", case=case, text_nb=text_nb, translated=translated,
-                        outgoing=outgoing(case["language"], text_nb, translated))
+            text_en = form.get("text_en", "").strip()
+            return page(request, "preview.html", case=case, text_nb=text_nb, text_en=text_en, translated=translated,
+                        outgoing=outgoing(case["language"], text_nb, translated, text_en))
         elif action == "send":
             text_nb = form.get("text", "").strip()
             translated = translator.translate(text_nb, "nb", case["language"])
-            message = outgoing(case["language"], text_nb, translated)
+            message = outgoing(case["language"], text_nb, translated, form.get("text_en", "").strip())
             await send(case["sender"], message, case["language"] if translated is not None else "nb")
             cases.add_reply(case["id"], who, text_nb, message, machine_translated=translated is not None)
         return RedirectResponse(f"/desk/cases/{case['reference']}", status_code=303)
 
-    def outgoing(language: str, text_nb: str, translated: str | None) -> str:
+    def outgoing(language: str, text_nb: str, translated: str | None, text_en: str = "") -> str:
         """What the person receives: the translation marked as machine-made,
-        or, with no translation package, the Norwegian marked as such."""
+        or, with no translation package, the Norwegian (and the caseworker's
+        English, if given) with a note that an interpreter can be requested."""
         if translated is not None and language != "nb":
             return f"{catalog.text('case.reply_translated', language)}\n\n{translated}"
-        return text_nb if language == "nb" else f"{catalog.text('case.reply_norwegian', language)}\n\n{text_nb}"
+        if language == "nb":
+            return text_nb
+        english = f"\n\nEnglish: {text_en}" if text_en else ""
+        return f"{catalog.text('case.reply_norwegian', language)}\n\n{text_nb}{english}"
 
     async def interpreters(request: Request) -> Response:
         return page(request, "interpreters.html", requests=cases.interpreter_requests())

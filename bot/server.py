@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from bot.assistant import AssistantClient, Reply
@@ -89,6 +89,21 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
         else:  # the web chat collects it from /api/inbox
             store.queue_outbound("web", sender, f"desk:{time.time_ns()}", {"text": text})
 
+    conversations.erasers.append(cases.forget)
+
+    async def privacy(_: Request) -> PlainTextResponse:
+        return PlainTextResponse(PRIVACY_TEXT.read_text(encoding="utf-8"))
+
+    routes.append(Route("/privacy", privacy))
+
+    async def retention_loop() -> None:
+        while True:
+            try:
+                purge(settings, store, cases)
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                logger.exception("Retention job failed")
+            await asyncio.sleep(24 * 3600)
+
     secret = settings.desk_secret or secrets.token_urlsafe(48)
     if not settings.desk_secret:
         logger.info("DESK_SECRET not set: desk sessions last until this process stops")
@@ -138,7 +153,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(retry_loop())]
+        tasks = [asyncio.create_task(retry_loop()), asyncio.create_task(retention_loop())]
         if telegram and settings.caseworker_chat_id:
             tasks.append(asyncio.create_task(notify_loop()))
         if telegram and telegram.application:
@@ -175,6 +190,24 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     server.state.store = store
     server.state.cases = cases
     return server
+
+
+PRIVACY_TEXT = Path(__file__).resolve().parent.parent / "PRIVACY.md"
+
+
+def purge(settings: Settings, store: Store, cases: CaseStore) -> None:
+    """Retention: texts older than RETENTION_DAYS are deleted everywhere."""
+    days = settings.retention_days
+    store.purge_older_than(days)
+    cases.purge_older_than(days)
+    tracker = Path(settings.tracker_db)
+    if tracker.exists():
+        import sqlite3
+
+        cutoff = time.time() - days * 86400
+        with sqlite3.connect(tracker, timeout=10) as conn:
+            if conn.execute("select 1 from sqlite_master where name = 'events'").fetchone():
+                conn.execute("delete from events where timestamp < ?", [cutoff])
 
 
 def _telegram_webhook(telegram: TelegramChannel, settings: Settings):  # type: ignore[no-untyped-def]

@@ -50,6 +50,7 @@ class Settings:
     translation_packages_dir: str = "var/argos"
     caseworker_chat_id: str = ""
     notify_seconds: float = 10.0
+    retention_days: int = 180
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -90,6 +91,7 @@ class Settings:
             translation_packages_dir=env.get("TRANSLATION_PACKAGES_DIR", cls.translation_packages_dir),
             caseworker_chat_id=env.get("TELEGRAM_CASEWORKER_CHAT", ""),
             notify_seconds=float(env.get("NOTIFY_SECONDS", cls.notify_seconds)),
+            retention_days=int(env.get("RETENTION_DAYS", cls.retention_days)),
         )
         settings.check()
         return settings

@@ -161,6 +161,7 @@ class SmsChannel:
         self._salt = log_salt
         self._recent: dict[str, deque[float]] = defaultdict(deque)
         self._warned: set[str] = set()
+        self._delete_asked: dict[str, float] = {}
         keywords = yaml.safe_load(KEYWORDS_FILE.read_text(encoding="utf-8"))
         self._keywords = {kind: {w.casefold() for w in words} for kind, words in keywords.items()}
 
@@ -209,6 +210,15 @@ class SmsChannel:
                 self._warned.add(sender)
                 await self._say(sender, "sms.rate_limited", message_id, text)
             logger.info("Rate limit for %s", pseudonym(sender, self._salt))
+        elif kind == "delete":  # twice within 10 minutes: the first asks, the second erases
+            asked = self._delete_asked.pop(sender, None)
+            if asked is not None and time.monotonic() - asked < 600:
+                await self.conversations.erase(sender)
+                self.store.record_inbound("sms", f"{message_id}:erased", sender, "")  # keeps the id seen
+                await self._say(sender, "delete.done", message_id, text)
+                return True
+            self._delete_asked[sender] = time.monotonic()
+            await self._say(sender, "sms.delete_confirm", message_id, text)
         elif kind == "help":
             self._warned.discard(sender)
             await self._say(sender, "sms.help", message_id, text)

@@ -204,5 +204,14 @@ class Store:
             for table in ("inbound", "outbound", "options", "more", "optouts", "people"):
                 self.db.execute(f"delete from {table} where sender = ?", [sender])
 
+    def purge_older_than(self, days: int) -> int:
+        """Retention: drop message texts older than `days` (keep the rows, so
+        duplicates are still recognised)."""
+        cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat()
+        with self._lock, self.db.conn:
+            n = self.db.execute("update inbound set text = '' where created <= ? and text != ''", [cutoff]).rowcount
+            self.db.execute("update outbound set body = '{}' where created <= ? and status != 'queued'", [cutoff])
+            return n
+
     def rows(self, table: str) -> Iterator[dict[str, Any]]:
         return self.db[table].rows

@@ -29,7 +29,6 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from bot.assistant import Button, Reply
 from bot.conversation import Conversations
-from bot.privacy import pseudonym
 from bot.store import Store
 
 logger = logging.getLogger(__name__)
@@ -210,9 +209,7 @@ class TelegramChannel:
         if not confirmed:
             await self.deliver(sender, [Reply(self.conversations.catalog.text("delete.cancelled", lang))], lang)
             return
-        await self.conversations.assistant.forget(sender)
-        self.store.forget(sender)
-        logger.info("Erased what was stored about %s", pseudonym(sender, self._salt))
+        await self.conversations.erase(sender)
         await self.deliver(sender, [Reply(self.conversations.catalog.text("delete.done", lang))], lang)
 
     async def on_text(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:

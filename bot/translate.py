@@ -54,6 +54,7 @@ class Translator:
                 raise UnsafeArchive(f"{archive.name} lacks one top folder with metadata.json")
             zf.extractall(root)
         _packages.cache_clear()
+        _cached.cache_clear()
         return root / tops.pop()
 
     def pairs(self) -> set[tuple[str, str]]:
@@ -72,6 +73,11 @@ class Translator:
             middle = _apply(packages[(source, PIVOT)], text)
             return _apply(packages[(PIVOT, target)], middle)
         return None
+
+
+@lru_cache(maxsize=2048)
+def _cached(packages_dir: Path, text: str, source: str, target: str) -> str | None:
+    return Translator(packages_dir)._translate(text, source, target)
 
 
 @lru_cache(maxsize=8)

@@ -150,7 +150,9 @@ def test_language_request_without_a_name_shows_the_choice() -> None:
 
 def test_first_greeting_offers_languages_later_ones_topics() -> None:
     first, _ = run(ActionGreet(), tracker("hi", intent="greet", lang="en"))
-    assert sent(first, "greet.welcome", "en") and len(first[1]["buttons"]) == 8
+    assert sent(first, "greet.welcome", "en") and len(first[2]["buttons"]) == 8
+    assert first[1]["text"] == catalog().text("privacy.notice", "en", retention_days=180,
+                                              privacy_url="http://127.0.0.1:8080/privacy")
     later, _ = run(ActionGreet(), tracker("hi", intent="greet", lang="en",
                                           slots={"language": "en", "language_pinned": True}))
     assert sent(later, "greet.again", "en")

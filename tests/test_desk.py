@@ -99,6 +99,7 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
         page.click("#claim")
         assert page.inner_text("#status") == "claimed"
         page.fill("#reply", "Vi ringer deg i morgen klokka 10.")
+        page.fill("#reply_en", "We will call you tomorrow at 10.")
         page.click("#preview")
         outgoing = page.inner_text("#outgoing")
         assert outgoing.startswith(CATALOG.text("case.reply_norwegian", "ar"))  # no ar package installed
@@ -118,7 +119,8 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
         assert "confirmed" in page.locator(f"#request-{request_id}").inner_text()
         browser.close()
     inbox = httpx.get(f"{server.url}/api/inbox", params={"sender": "person2"}).json()["messages"]
-    assert inbox[0]["text"].endswith("Vi ringer deg i morgen klokka 10.")
+    assert "Vi ringer deg i morgen klokka 10." in inbox[0]["text"]
+    assert inbox[0]["text"].endswith("English: We will call you tomorrow at 10.")
     assert httpx.get(f"{server.url}/api/inbox", params={"sender": "person2"}).json()["messages"] == []
     told = httpx.get(f"{server.url}/api/inbox", params={"sender": "person1"}).json()["messages"]
     assert told[0]["text"].startswith(CATALOG.text("interp.confirmed", "so", reference=urgent["reference"]))

@@ -204,3 +204,48 @@ def test_without_a_gateway_the_webhook_runs_with_a_local_outbox(tmp_path) -> Non
         assert post_json(server, {"id": "o2", "from": "+4791234567", "text": "hei"}).status_code == 403
         wait_for(lambda: store.outbound_with_status("sent"))
         assert json.loads(store.outbound_with_status("sent")[0]["body"])["text"].startswith("Svar på: hei")
+
+
+def test_delete_twice_erases_the_person_and_their_cases(gateway: FakeGateway) -> None:
+    from bot.cases import CaseStore
+
+    assistant = FakeAssistant()
+    cases = CaseStore()
+    store = Store()
+    number = "+4791112222"
+    case, _ = cases.open_case(sender=f"sms:{number}", channel="sms", language="nb", topic="nav", text="min sak")
+    settings = Settings(sms_gateway="json", sms_json_url=f"{gateway.url}/messages", sms_json_secrets=(SECRET,))
+    with LoopbackServer(create_server(settings, assistant=assistant, store=store, catalog=CATALOG,
+                                      cases=cases)) as server:
+        post_json(server, {"id": "d1", "from": number, "text": "SLETT"})
+        wait_for(lambda: gateway.received)
+        assert gateway.texts()[0] == CATALOG.text("sms.delete_confirm", "nb") and assistant.forgotten == []
+        post_json(server, {"id": "d2", "from": number, "text": "slett"})
+        wait_for(lambda: len(gateway.received) == 2)
+        assert gateway.texts()[1] == CATALOG.text("delete.done", "nb")
+    assert assistant.forgotten == [f"sms:{number}"]
+    erased = cases.get(case["reference"])
+    assert erased["text_original"] is None and erased["sender"].startswith("erased:") and erased["topic"] == "nav"
+    assert [m["text_original"] for m in cases.messages(case["id"])] == [None]
+
+
+def test_retention_drops_old_texts(tmp_path) -> None:
+    import sqlite3
+
+    from bot.cases import CaseStore
+    from bot.server import purge
+
+    store, cases = Store(), CaseStore()
+    store.record_inbound("sms", "r1", "sms:+47", "gammel melding")
+    case, _ = cases.open_case(sender="sms:+47", channel="sms", language="nb", topic="nav", text="gammel")
+    cases.set_status(case["id"], "closed", "kari")
+    tracker = tmp_path / "tracker.db"
+    with sqlite3.connect(tracker) as conn:
+        conn.execute("create table events (id integer primary key, sender_id text, timestamp real, data text)")
+        conn.execute("insert into events (sender_id, timestamp, data) values ('a', 1, 'old'), ('b', ?, 'new')",
+                     [time.time()])
+    purge(Settings(retention_days=0, tracker_db=str(tracker)), store, cases)
+    assert list(store.rows("inbound"))[0]["text"] == ""
+    assert cases.get(case["reference"])["text_original"] is None
+    with sqlite3.connect(tracker) as conn:
+        assert [r[0] for r in conn.execute("select data from events")] == []  # retention 0 days: all gone
