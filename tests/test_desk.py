@@ -180,3 +180,28 @@ def test_interpreter_requests_are_confirmed_or_declined_and_the_person_told(desk
     assert "Tolk Hansen" in told[0]["text"] and "Ingen ledig tolk" in told[1]["text"]
     statuses = {r["id"]: r["status"] for r in cases.interpreter_requests()}
     assert statuses == {first: "confirmed", second: "declined"}
+
+
+def test_reply_is_machine_translated_when_a_package_is_installed(tmp_path: Path) -> None:
+    from tests.test_translate import build_package
+
+    translator = Translator(tmp_path / "argos")
+    translator.install(build_package(tmp_path / "build", "nb", "so"))
+    cases = CaseStore()
+    cases.create_caseworker("kari", PASSWORD)
+    case, _ = cases.open_case(sender="web:p3", channel="web", language="so", topic="nav", text="caawin")
+    store = Store()
+    app = create_server(Settings(desk_secret="y" * 40), assistant=FakeAssistant(), store=store, catalog=CATALOG,
+                        cases=cases, translator=translator)
+    with LoopbackServer(app) as server, httpx.Client() as client:
+        login(client, server.url)
+        page = client.get(f"{server.url}/desk/cases/{case['reference']}")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+        preview = client.post(f"{server.url}/desk/cases/{case['reference']}/preview",
+                              data={"csrf": token, "text": "Vi ringer deg i morgen."})
+        assert CATALOG.text("case.reply_translated", "so") in preview.text
+        client.post(f"{server.url}/desk/cases/{case['reference']}/send",
+                    data={"csrf": token, "text": "Vi ringer deg i morgen."})
+        sent = httpx.get(f"{server.url}/api/inbox", params={"sender": "p3"}).json()["messages"]
+    assert sent[0]["text"].startswith(CATALOG.text("case.reply_translated", "so"))
+    assert cases.messages(case["id"])[-1]["machine_translated"] == 1
