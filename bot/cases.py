@@ -13,12 +13,11 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+from bot.db import open_database
 
 SCHEMA_VERSION = 2
 STATUSES = ("open", "claimed", "answered", "closed")
@@ -53,12 +52,7 @@ def new_reference() -> str:
 
 class CaseStore:
     def __init__(self, path: Path | str | None = None) -> None:
-        if path is None:
-            self.db = sqlite_utils.Database(sqlite3.connect(":memory:", check_same_thread=False))
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False, timeout=10))
-            self.db.enable_wal()
+        self.db = open_database(path)
         self._lock = threading.RLock()
         self.migrate()
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+from bot.db import open_database
 
 SCHEMA_VERSION = 1
 
@@ -40,14 +40,7 @@ def now() -> str:
 
 class Store:
     def __init__(self, path: Path | str | None = None) -> None:
-        # check_same_thread=False: used from the event loop and from worker
-        # threads; the RLock below serialises writers.
-        if path is None:
-            self.db = sqlite_utils.Database(sqlite3.connect(":memory:", check_same_thread=False))
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False, timeout=10))
-            self.db.enable_wal()
+        self.db = open_database(path)
         self._lock = threading.RLock()
         self.migrate()
 
