@@ -11,6 +11,7 @@ from actions.checklist import next_button
 from actions.knowledge import catalog, knowledge
 from actions.replies import topic_buttons
 from actions.turn import LAST_ANSWER_SLOT, Turn
+from ops import metrics
 
 INTERPRETER_REQUEST_PAYLOAD = '/interpreter{"request":"yes"}'
 
@@ -25,6 +26,7 @@ def give_answer(dispatcher: CollectingDispatcher, answer_id: str, turn: Turn, st
     if step is not None:
         buttons = next_button(texts, turn.language, step)
     dispatcher.utter_message(text=knowledge().render(answer_id, turn.language), buttons=buttons)
+    metrics.ANSWERS.labels(turn.language, answer_id.split("/", 1)[0]).inc()
     if step is not None and not buttons:
         dispatcher.utter_message(text=texts.text("checklist.done", turn.language))
     return understood() + [SlotSet(LAST_ANSWER_SLOT, answer_id)]

@@ -20,6 +20,7 @@ from actions.knowledge import catalog, knowledge
 from actions.replies import clarify_topics, topic_buttons
 from actions.settings import settings
 from actions.turn import LANGUAGE_SLOT, LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, Turn
+from ops import metrics
 
 logger = logging.getLogger(__name__)
 Events = list[dict[str, Any]]
@@ -60,6 +61,7 @@ def clarify(dispatcher: CollectingDispatcher, turn: Turn, tracker: Tracker) -> E
     texts = catalog()
     count = int(tracker.get_slot(MISUNDERSTOOD_SLOT) or 0) + 1
     remember_unanswered(turn)
+    metrics.FALLBACKS.labels(turn.language, "offer_person" if count >= 2 else "clarify").inc()
     if count >= 2:
         buttons = topic_buttons(texts, turn.language, ["caseworker"]) + topic_buttons(
             texts, turn.language, clarify_topics(turn.ranking)[:3]

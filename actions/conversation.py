@@ -12,6 +12,7 @@ from actions.knowledge import catalog, knowledge
 from actions.replies import language_buttons, topic_buttons
 from actions.settings import settings
 from actions.turn import MISUNDERSTOOD_SLOT, PINNED_SLOT, Turn
+from ops import metrics
 
 
 class ActionGreet(AssistantAction):
@@ -67,6 +68,7 @@ class ActionOutOfScope(AssistantAction):
             return clarify(dispatcher, turn, tracker)
         texts = catalog()
         remember_unanswered(turn)
+        metrics.FALLBACKS.labels(turn.language, "out_of_scope").inc()
         dispatcher.utter_message(text=texts.text("out_of_scope.reply", turn.language),
                                  buttons=topic_buttons(texts, turn.language))
         return [SlotSet(MISUNDERSTOOD_SLOT, float(streak + 1))]

@@ -11,6 +11,7 @@ from actions.base import AssistantAction, Events, understood
 from actions.handoff import handoff
 from actions.knowledge import catalog
 from actions.turn import Turn
+from ops import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class ActionEmergency(AssistantAction):
     def respond(self, dispatcher: CollectingDispatcher, turn: Turn, tracker: Tracker) -> Events:
         texts = catalog()
         dispatcher.utter_message(text=texts.text("emergency.numbers", turn.language))
+        metrics.EMERGENCIES.labels(turn.language).inc()
         # After the numbers, never before them: the municipality is told too.
         try:
             follow_up = handoff().request(tracker, turn, urgent=True)

@@ -25,6 +25,7 @@ from actions.settings import settings
 from actions.turn import LAST_ANSWER_SLOT, Turn
 from bot.cases import CaseStore
 from bot.translate import Translator
+from ops import metrics
 
 EXCERPT_MESSAGES = 5
 
@@ -61,6 +62,8 @@ class CaseHandoff:
             text=text, urgent=urgent, text_nb=self.to_norwegian(text, turn.language),
             excerpt="\n".join(words[-EXCERPT_MESSAGES:]),
         )
+        if new:
+            metrics.CASES_OPENED.labels("urgent" if urgent else "case").inc()
         kb, at = knowledge(), at or dt.datetime.now(dt.timezone.utc)
         if urgent:
             return kb.text("case.urgent", turn.language, reference=case["reference"])

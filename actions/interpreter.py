@@ -30,6 +30,7 @@ from actions.settings import settings
 from actions.turn import Turn
 from bot.cases import CaseStore
 from nlu.text import normalize
+from ops import metrics
 
 SLOTS = ("interp_appointment", "interp_place", "interp_date", "interp_alt_date", "interp_duration", "interp_mode",
          "interp_people", "interp_gender", "interp_dialect", "interp_notes")
@@ -244,5 +245,6 @@ class ActionSubmitInterpreterRequest(Action):
                                   language=turn.language, topic="interpreter", text=summary_nb(details),
                                   text_nb=summary_nb(details))
         store.add_interpreter_request(case["id"], json.dumps(details, ensure_ascii=False))
+        metrics.CASES_OPENED.labels("interpreter").inc()
         dispatcher.utter_message(text=knowledge().text("interp.sent", turn.language, reference=case["reference"]))
         return [SlotSet(slot, None) for slot in SLOTS]

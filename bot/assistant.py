@@ -6,12 +6,14 @@ text plus optional buttons (title, payload).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from bot.tracker import TrackerDatabase
 
 logger = logging.getLogger(__name__)
 
@@ -37,23 +39,20 @@ class Reply:
 
 class AssistantClient:
     def __init__(self, base_url: str, timeout: float = 30.0, client: httpx.AsyncClient | None = None,
-                 tracker_db: str | None = None) -> None:
+                 tracker: TrackerDatabase | None = None) -> None:
         self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
         self._client = client or httpx.AsyncClient(timeout=timeout)
-        self._tracker_db = tracker_db
+        self._tracker = tracker
 
     async def forget(self, sender_id: str) -> None:
         """Erase the person's conversation from Rasa's tracker store.
 
         Rasa 3.6's HTTP API cannot delete a conversation, so the rows are
-        deleted from the SQLite tracker store directly (the default set-up).
+        deleted from the SQL tracker store directly (bot.tracker).
         """
-        if not self._tracker_db:
-            raise RuntimeError("TRACKER_DB is not set: cannot erase conversations")
-        with sqlite3.connect(self._tracker_db, timeout=10) as conn:
-            tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
-            if "events" in tables:
-                conn.execute("delete from events where sender_id = ?", [sender_id])
+        if self._tracker is None:
+            raise RuntimeError("no tracker store configured: cannot erase conversations")
+        await asyncio.to_thread(self._tracker.forget, sender_id)
 
     async def send(self, sender_id: str, text: str) -> list[Reply]:
         try:

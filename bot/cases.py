@@ -247,5 +247,15 @@ class CaseStore:
         with self._lock, self.db.conn:
             self.db["cases"].update(case_id, {"notified": 1})
 
+    def open_counts(self) -> dict[str, int]:
+        """For /metrics: cases not closed, by status."""
+        rows = self.db.execute("select status, count(*) from cases where status != 'closed' group by status")
+        return {status: 0 for status in STATUSES if status != "closed"} | dict(rows.fetchall())
+
+    def check(self) -> None:
+        """Raise if the database cannot be written (for /readyz)."""
+        with self._lock, self.db.conn:
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
     def audit_log(self, case_id: int) -> list[dict[str, Any]]:
         return list(self.db["audit"].rows_where("case_id = ?", [case_id], order_by="id"))

@@ -6,15 +6,18 @@ the person is told, and it is answered when the assistant is back)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
-from bot.assistant import AssistantClient, AssistantUnavailable, Reply
+from bot.assistant import AssistantClient, AssistantUnavailable, Reply, parse_reply
 from bot.privacy import pseudonym
 from bot.store import Store
 from locales.catalog import Catalog
 from nlu.langid import LanguageIdentifier
+from ops import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Conversations:
         inbound_id = self.store.record_inbound(channel, external_id, sender, text)
         if inbound_id is None:
             logger.info("Duplicate %s message from %s ignored", channel, pseudonym(sender, self._salt))
+            metrics.DUPLICATES.labels(channel).inc()
             return False
         await self.process(inbound_id, sender, text, deliver)
         return True
@@ -65,18 +69,32 @@ class Conversations:
         async with self._locks[sender]:
             await self._answer(inbound_id, sender, text, deliver, notify=True)
 
-    async def _answer(self, inbound_id: int, sender: str, text: str, deliver: Deliver, notify: bool) -> bool:
-        try:
-            replies = await self.assistant.send(sender, text)
-        except AssistantUnavailable:
-            self.store.set_inbound_status(inbound_id, "pending")
-            if notify:
-                notice, lang = self.text("service.queued", sender, text)
-                await deliver(sender, [Reply(notice)], lang)
-            return False
-        lang = self._reply_language(sender, replies, text)
+    async def _answer(self, inbound_id: int, sender: str, text: str, deliver: Deliver, notify: bool,
+                      kept: tuple[list[Reply], str] | None = None) -> bool:
+        """Ask the assistant (unless its replies were `kept` from an earlier
+        try), keep the replies, deliver them, then mark the message answered."""
+        channel, started = metrics.channel_of(sender), time.monotonic()
+        if kept is None:
+            try:
+                replies = await self.assistant.send(sender, text)
+            except AssistantUnavailable:
+                self.store.set_inbound_status(inbound_id, "pending")
+                metrics.ASSISTANT_DOWN.labels(channel).inc()
+                if notify:
+                    notice, lang = self.text("service.queued", sender, text)
+                    metrics.MESSAGES_IN.labels(channel, lang).inc()
+                    await deliver(sender, [Reply(notice)], lang)
+                return False
+            lang = self._reply_language(sender, replies, text)
+            self.store.set_replies(inbound_id, [r.to_dict() for r in replies], lang)
+        else:
+            replies, lang = kept
         await deliver(sender, replies, lang)
         self.store.set_inbound_status(inbound_id, "answered")
+        if notify:
+            metrics.MESSAGES_IN.labels(channel, lang).inc()
+        metrics.MESSAGES_OUT.labels(channel, lang).inc(len(replies))
+        metrics.REPLY_SECONDS.labels(channel).observe(time.monotonic() - started)
         return True
 
     def _reply_language(self, sender: str, replies: list[Reply], text: str) -> str:
@@ -104,9 +122,18 @@ class Conversations:
             if deliver is None:
                 continue
             async with self._locks[row["sender"]]:
-                if self.store.inbound_status(row["id"]) == "answered":  # answered meanwhile
+                if not self.store.claim_inbound(row["id"], row["status"]):  # answered or taken meanwhile
                     continue
-                if not await self._answer(row["id"], row["sender"], row["text"], deliver, notify=False):
-                    break
+                kept = None
+                if row.get("replies"):  # the assistant answered; only the delivery is missing
+                    kept = ([parse_reply(r) for r in json.loads(row["replies"])], row["language"] or "nb")
+                try:
+                    if not await self._answer(row["id"], row["sender"], row["text"], deliver, notify=False, kept=kept):
+                        break
+                except Exception:
+                    # delivery failed again: back to where it was, for the next round
+                    self.store.set_inbound_status(row["id"], "replied" if self.store.inbound(row["id"])["replies"]
+                                                  else "received")
+                    raise
             answered += 1
         return answered

@@ -30,9 +30,12 @@ from bot.settings import Settings
 from bot.sms_channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway, local_secret
 from bot.store import Store
 from bot.telegram_channel import TelegramChannel
+from bot.tracker import TrackerDatabase
 from bot.translate import Translator
 from bot.webchat import webchat_routes
 from locales.catalog import Catalog
+from ops import metrics
+from ops.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -44,8 +47,8 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     catalog = catalog or Catalog.load()
     store = store or Store(settings.bot_db)
     http = httpx.AsyncClient(timeout=15)
-    assistant = assistant or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds,
-                                             tracker_db=settings.tracker_db)
+    tracker = TrackerDatabase(settings.tracker_store_url)
+    assistant = assistant or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds, tracker=tracker)
     conversations = Conversations(assistant, store, catalog, settings.default_language, log_salt=settings.log_salt)
     routes = webchat_routes(settings, assistant, catalog)
     deliverers = {}
@@ -99,7 +102,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     async def retention_loop() -> None:
         while True:
             try:
-                purge(settings, store, cases)
+                purge(settings, store, cases, tracker)
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 logger.exception("Retention job failed")
             await asyncio.sleep(24 * 3600)
@@ -134,14 +137,35 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
                 logger.exception("Notifying caseworkers failed")
 
     async def readyz(_: Request) -> JSONResponse:
-        try:
-            r = await http.get(settings.rasa_url.rstrip("/") + "/status", timeout=3)
-            ok = r.status_code == 200
-        except httpx.HTTPError:
-            ok = False
-        return JSONResponse({"assistant": "up" if ok else "down"}, status_code=200 if ok else 503)
+        """Ready when Rasa has a model loaded, the action server answers and
+        both databases can be written."""
+        checks = {"assistant": await _up(http, settings.rasa_url.rstrip("/") + "/status",
+                                         {"token": settings.rasa_api_token} if settings.rasa_api_token else None),
+                  "actions": await _up(http, settings.action_health_url) if settings.action_health_url else True}
+        for name, db in (("channel_db", store), ("case_db", cases)):
+            try:
+                await asyncio.to_thread(db.check)
+                checks[name] = True
+            except Exception:  # noqa: BLE001 - any failure means not ready
+                logger.warning("Readiness: %s cannot be written", name)
+                checks[name] = False
+        ok = all(checks.values())
+        return JSONResponse({k: "up" if v else "down" for k, v in checks.items()}, status_code=200 if ok else 503)
 
-    routes.append(Route("/readyz", readyz))
+    async def metrics_endpoint(request: Request) -> Response:
+        if settings.metrics_token:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+            if not hmac.compare_digest(given, settings.metrics_token.encode()):
+                return Response("forbidden", status_code=403)
+        counts = store.counts()
+        metrics.PENDING_MESSAGES.set(counts["pending"])
+        metrics.FAILED_SENDS.set(counts["failed"])
+        for status, n in cases.open_counts().items():
+            metrics.OPEN_CASES.labels(status).set(n)
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    routes += [Route("/readyz", readyz), Route("/metrics", metrics_endpoint)]
 
     async def retry_loop() -> None:
         while True:
@@ -195,19 +219,19 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
 PRIVACY_TEXT = Path(__file__).resolve().parent.parent / "PRIVACY.md"
 
 
-def purge(settings: Settings, store: Store, cases: CaseStore) -> None:
+def purge(settings: Settings, store: Store, cases: CaseStore, tracker: TrackerDatabase) -> None:
     """Retention: texts older than RETENTION_DAYS are deleted everywhere."""
     days = settings.retention_days
     store.purge_older_than(days)
     cases.purge_older_than(days)
-    tracker = Path(settings.tracker_db)
-    if tracker.exists():
-        import sqlite3
+    tracker.purge_before(time.time() - days * 86400)
 
-        cutoff = time.time() - days * 86400
-        with sqlite3.connect(tracker, timeout=10) as conn:
-            if conn.execute("select 1 from sqlite_master where name = 'events'").fetchone():
-                conn.execute("delete from events where timestamp < ?", [cutoff])
+
+async def _up(http: httpx.AsyncClient, url: str, params: dict[str, str] | None = None) -> bool:
+    try:
+        return (await http.get(url, params=params, timeout=3)).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _telegram_webhook(telegram: TelegramChannel, settings: Settings):  # type: ignore[no-untyped-def]
@@ -240,8 +264,7 @@ def main() -> None:
     from scripts.stack import load_env_file
 
     load_env_file()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its URLs carry the bot token
+    configure_logging("channels")
     settings = Settings.from_env()
     # ws="none": Rasa pins an old websockets that uvicorn cannot use; no websockets are served.
     uvicorn.run(create_server(settings), host=settings.webchat_host, port=settings.webchat_port,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from bot.tracker import tracker_url
 from nlu.langid import LANGUAGES
 
 
@@ -17,6 +18,10 @@ class SettingsError(ValueError):
 class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     tracker_db: str = "var/tracker.db"
+    tracker_url: str = ""  # SQLAlchemy URL; empty: SQLite at tracker_db
+    rasa_api_token: str = ""
+    action_health_url: str = ""  # the action server's /healthz, checked by /readyz
+    metrics_token: str = ""  # if set, GET /metrics needs "Authorization: Bearer <token>"
     bot_db: str = "var/bot.db"
     webchat_host: str = "127.0.0.1"
     webchat_port: int = 8080
@@ -52,6 +57,10 @@ class Settings:
     notify_seconds: float = 10.0
     retention_days: int = 180
 
+    @property
+    def tracker_store_url(self) -> str:
+        return self.tracker_url or tracker_url({"TRACKER_DB": self.tracker_db})
+
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
@@ -61,6 +70,10 @@ class Settings:
         settings = cls(
             rasa_url=env.get("RASA_URL", f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}"),
             tracker_db=env.get("TRACKER_DB", cls.tracker_db),
+            tracker_url=tracker_url(env, cls.tracker_db),
+            rasa_api_token=env.get("RASA_API_TOKEN", ""),
+            action_health_url=_health_url(env.get("ACTION_SERVER_URL", "")),
+            metrics_token=env.get("METRICS_TOKEN", ""),
             bot_db=env.get("BOT_DB", cls.bot_db),
             webchat_host=env.get("WEBCHAT_HOST", cls.webchat_host),
             webchat_port=int(env.get("WEBCHAT_PORT", cls.webchat_port)),
@@ -114,3 +127,8 @@ class Settings:
             raise SettingsError("DESK_SECRET must be at least 32 characters")
         if not 1 <= self.sms_max_segments <= 10:
             raise SettingsError("SMS_MAX_SEGMENTS must be between 1 and 10")
+
+
+def _health_url(action_server_url: str) -> str:
+    """http://host:5055/webhook -> http://host:5055/healthz"""
+    return action_server_url.rsplit("/webhook", 1)[0] + "/healthz" if action_server_url else ""

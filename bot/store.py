@@ -2,8 +2,9 @@
 restart on the channel side. Nothing else in bot/ writes SQL.
 
 - inbound:  every message received, once (UNIQUE channel + external id), with
-            its state: received -> answered, or pending while the assistant
-            is down (answered when it is back)
+            its state: received -> replied (the assistant's replies kept on
+            the row) -> answered (delivered); pending while the assistant is
+            down; retrying while a worker answers it again
 - outbound: every message to send, once (UNIQUE idempotency key), with
             attempts and the provider's id; failed sends stay visible
 - receipts: delivery receipts from SMS gateways
@@ -31,7 +32,7 @@ from typing import Any
 
 from bot.db import open_database
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def now() -> str:
@@ -70,6 +71,9 @@ class Store:
                 self.db["more"].create({"sender": str, "parts": str, "created": str}, pk="sender")
                 self.db["optouts"].create({"sender": str, "created": str}, pk="sender")
                 self.db["people"].create({"sender": str, "language": str, "updated": str}, pk="sender")
+            if version < 2:  # the assistant's replies, kept until delivered
+                self.db["inbound"].add_column("replies", str)
+                self.db["inbound"].add_column("language", str)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- inbound ----------------------------------------------------------------
@@ -90,14 +94,46 @@ class Store:
 
     def pending_inbound(self, stale_after_seconds: float = 60.0) -> list[dict[str, Any]]:
         """Messages to answer again, oldest first: those kept while the
-        assistant was down, and those received but never answered (the
-        process died in between) once they are `stale_after_seconds` old."""
+        assistant was down, and those received (or claimed for a retry) but
+        never answered, because the process died in between, once they are
+        `stale_after_seconds` old."""
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=stale_after_seconds)).isoformat()
+        # A 'retrying' row was claimed (claim time in `answered`) by a process that may have died since.
         return list(self.db["inbound"].rows_where(
-            "status = 'pending' or (status = 'received' and created < ?)", [cutoff], order_by="id"))
+            "status = 'pending' or (status in ('received', 'replied') and created < ?)"
+            " or (status = 'retrying' and answered < ?)", [cutoff, cutoff], order_by="id"))
+
+    def set_replies(self, inbound_id: int, replies: list[dict[str, Any]], language: str) -> None:
+        """Keep the assistant's replies before delivering them: if delivery
+        fails or the process dies, they are delivered later without asking
+        the assistant again."""
+        with self._lock, self.db.conn:
+            self.db["inbound"].update(inbound_id, {"status": "replied", "language": language,
+                                                   "replies": json.dumps(replies, ensure_ascii=False)})
+
+    def inbound(self, inbound_id: int) -> dict[str, Any]:
+        return self.db["inbound"].get(inbound_id)
 
     def inbound_status(self, inbound_id: int) -> str:
-        return self.db["inbound"].get(inbound_id)["status"]
+        return self.inbound(inbound_id)["status"]
+
+    def claim_inbound(self, inbound_id: int, status: str) -> bool:
+        """Take a message to answer again, if it is still in `status`; only
+        one process wins (channel workers may share this database)."""
+        with self._lock, self.db.conn:
+            return self.db.execute("update inbound set status = 'retrying', answered = ? where id = ? and status = ?",
+                                   [now(), inbound_id, status]).rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        """For /metrics: messages not answered yet, and replies that failed."""
+        pending = self.db.execute("select count(*) from inbound where status != 'answered'").fetchone()[0]
+        failed = self.db.execute("select count(*) from outbound where status = 'failed'").fetchone()[0]
+        return {"pending": pending, "failed": failed}
+
+    def check(self) -> None:
+        """Raise if the database cannot be written (for /readyz)."""
+        with self._lock, self.db.conn:
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- outbound ---------------------------------------------------------------
     def queue_outbound(self, channel: str, sender: str, key: str, body: dict[str, Any]) -> int | None:

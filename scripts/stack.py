@@ -5,6 +5,7 @@ the tests, so both run exactly the same stack."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -34,6 +35,10 @@ class Stack:
     model_dir: Path = ROOT / "models"
     log_dir: Path = ROOT / "var" / "log"
     with_webchat: bool = True
+    with_actions: bool = True
+    endpoints: str = "endpoints.yml"  # deploy/endpoints.multi.yml: PostgreSQL + Redis
+    #: Rasa sends it to the action server, which refuses calls without it.
+    action_token: str = field(default_factory=lambda: os.environ.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(24))
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -45,6 +50,7 @@ class Stack:
             "action_port": int(env.get("ACTION_PORT", 5055)),
             "webchat_port": int(env.get("WEBCHAT_PORT", 8080)),
             "tracker_db": Path(env.get("TRACKER_DB", ROOT / "var" / "tracker.db")),
+            "endpoints": env.get("RASA_ENDPOINTS", "endpoints.yml"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -62,8 +68,11 @@ class Stack:
         env.update(
             {
                 "RASA_TELEMETRY_ENABLED": "false",
-                "SANIC_HOST": "127.0.0.1",  # the action server binds loopback only
-                "ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}/webhook",
+                "ACTION_HOST": os.environ.get("ACTION_HOST", "127.0.0.1"),
+                "ACTION_PORT": str(self.action_port),
+                "ACTION_SERVER_URL": os.environ.get("ACTION_SERVER_URL",
+                                                    f"http://127.0.0.1:{self.action_port}/webhook"),
+                "ACTION_SERVER_TOKEN": self.action_token,
                 "TRACKER_DB": str(self.tracker_db.resolve()),
                 "BOT_DB": str(self.tracker_db.resolve().parent / "bot.db"),
                 "RASA_URL": self.rasa_url,
@@ -83,20 +92,28 @@ class Stack:
                                                 start_new_session=True)
 
     def start_actions(self) -> None:
-        self._spawn("actions", [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions",
-                                "-p", str(self.action_port)])
+        self._spawn("actions", [sys.executable, "-m", "actions.server"])
 
     def start_rasa(self) -> None:
+        """Rasa's HTTP API listens on RASA_HOST (127.0.0.1); with RASA_API_TOKEN
+        set, its API (not the channel webhooks) needs ?token=."""
         self.tracker_db.parent.mkdir(parents=True, exist_ok=True)
-        self._spawn("rasa", [str(VENV_BIN / "rasa"), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(self.rasa_port),
-                             "-m", str(self.model_dir), "--endpoints", "endpoints.yml",
-                             "--credentials", "credentials.yml"])
+        args = [str(VENV_BIN / "rasa"), "run", "--enable-api", "-i", os.environ.get("RASA_HOST", "127.0.0.1"),
+                "-p", str(self.rasa_port), "-m", str(self.model_dir), "--endpoints", self.endpoints,
+                "--credentials", "credentials.yml"]
+        token = self.env().get("RASA_API_TOKEN")
+        if token:
+            args += ["--auth-token", token]
+        if self.env().get("LOG_FORMAT", "").lower() == "json":
+            args += ["--logging-config-file", "deploy/rasa-logging.yml"]
+        self._spawn("rasa", args)
 
     def start_webchat(self) -> None:
         self._spawn("webchat", [sys.executable, "-m", "bot.server"])
 
     def start(self, timeout: float = 180.0) -> None:
-        self.start_actions()
+        if self.with_actions:
+            self.start_actions()
         self.start_rasa()
         if self.with_webchat:
             self.start_webchat()
@@ -107,7 +124,7 @@ class Stack:
             raise
 
     def wait_ready(self, timeout: float = 180.0) -> None:
-        checks = {"actions": f"http://127.0.0.1:{self.action_port}/health", "rasa": f"{self.rasa_url}/status"}
+        checks = {"actions": f"http://127.0.0.1:{self.action_port}/healthz", "rasa": f"{self.rasa_url}/"}
         if "webchat" in self.processes:
             checks["webchat"] = f"{self.webchat_url}/healthz"
         deadline = time.monotonic() + timeout

@@ -15,6 +15,7 @@ from bot.settings import Settings, SettingsError
 from bot.sms_channel import e164, sign, verify_json_signature
 from bot.sms_text import encoding_of, split_for_sms, with_options
 from bot.store import Store
+from bot.tracker import TrackerDatabase
 from locales.catalog import Catalog
 from tests.fakes.servers import FakeAssistant, FakeGateway, LoopbackServer, wait_for
 
@@ -244,7 +245,7 @@ def test_retention_drops_old_texts(tmp_path) -> None:
         conn.execute("create table events (id integer primary key, sender_id text, timestamp real, data text)")
         conn.execute("insert into events (sender_id, timestamp, data) values ('a', 1, 'old'), ('b', ?, 'new')",
                      [time.time()])
-    purge(Settings(retention_days=0, tracker_db=str(tracker)), store, cases)
+    purge(Settings(retention_days=0), store, cases, TrackerDatabase(f"sqlite:///{tracker}"))
     assert list(store.rows("inbound"))[0]["text"] == ""
     assert cases.get(case["reference"])["text_original"] is None
     with sqlite3.connect(tracker) as conn:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.assistant import AssistantClient
 from bot.store import Store
+from bot.tracker import TrackerDatabase
 
 
 def test_inbound_is_recorded_once_and_pending_is_oldest_first() -> None:
@@ -58,7 +59,7 @@ def test_forget_erases_the_conversation_from_the_tracker_store(tmp_path: Path) -
     with sqlite3.connect(db) as conn:
         conn.execute("create table events (id integer primary key, sender_id text, data text)")
         conn.executemany("insert into events (sender_id, data) values (?, ?)", [("tg:1", "a"), ("tg:2", "b")])
-    client = AssistantClient("http://127.0.0.1:9", tracker_db=str(db))
+    client = AssistantClient("http://127.0.0.1:9", tracker=TrackerDatabase(f"sqlite:///{db}"))
     asyncio.run(client.forget("tg:1"))
     with sqlite3.connect(db) as conn:
         assert [r[0] for r in conn.execute("select sender_id from events")] == ["tg:2"]

@@ -1,0 +1,1 @@
+"""What operators need from every service: structured logs and metrics."""
