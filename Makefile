@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
-.PHONY: run test setup train bench coverage lock
+.PHONY: run test setup train bench coverage lock backup restore
 
 run:        ## set up, train if the data changed, start the assistant and the chat page
 	scripts/setup.sh
@@ -20,6 +20,13 @@ bench: setup train  ## print training time, model size, memory, latency and thro
 
 coverage:   ## knowledge-base coverage report
 	PYTHONPATH=. .venv/bin/python -m scripts.coverage
+
+backup:     ## consistent copy of the databases and secrets into var/backups/<UTC time>/ (KEEP=N keeps the newest N)
+	PYTHONPATH=. .venv/bin/python -m scripts.backup create $(if $(KEEP),--keep $(KEEP))
+
+restore:    ## verify and restore a backup, services stopped: make restore BACKUP=var/backups/<time> [FORCE=1]
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=var/backups/<time> [FORCE=1]" >&2; exit 2; }
+	PYTHONPATH=. .venv/bin/python -m scripts.backup restore "$(BACKUP)" $(if $(FORCE),--force)
 
 lock:       ## re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lockenv && $$(scripts/find-python310) -m venv .lockenv

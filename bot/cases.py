@@ -58,6 +58,9 @@ class CaseStore:
 
     def migrate(self) -> None:
         with self._lock, self.db.conn:
+            # IMMEDIATE: another process (a second channel worker, the action
+            # server) may be migrating the same file; it waits for the lock.
+            self.db.execute("BEGIN IMMEDIATE")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version < 1:
                 self.db["cases"].create({

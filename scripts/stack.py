@@ -74,7 +74,7 @@ class Stack:
                                                     f"http://127.0.0.1:{self.action_port}/webhook"),
                 "ACTION_SERVER_TOKEN": self.action_token,
                 "TRACKER_DB": str(self.tracker_db.resolve()),
-                "BOT_DB": str(self.tracker_db.resolve().parent / "bot.db"),
+                "BOT_DB": os.environ.get("BOT_DB") or str(self.tracker_db.resolve().parent / "bot.db"),
                 "RASA_URL": self.rasa_url,
                 "WEBCHAT_PORT": str(self.webchat_port),
                 "TF_CPP_MIN_LOG_LEVEL": "2",
