@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
-.PHONY: run test setup train bench coverage lock backup restore
+.PHONY: run test setup train bench loadtest coverage lock backup restore
 
 run:        ## set up, train if the data changed, start the assistant and the chat page
 	scripts/setup.sh
@@ -17,6 +17,9 @@ train: setup
 
 bench: setup train  ## print training time, model size, memory, latency and throughput
 	PYTHONPATH=. .venv/bin/python -m scripts.bench
+
+loadtest: setup train  ## SMS + Telegram conversations in 8 languages at rising load; latency, exactly-once, cases
+	PYTHONPATH=. .venv/bin/python -m scripts.loadtest
 
 coverage:   ## knowledge-base coverage report
 	PYTHONPATH=. .venv/bin/python -m scripts.coverage

@@ -62,7 +62,13 @@ class AssistantClient:
         except (httpx.HTTPError, ValueError) as exc:
             logger.warning("Rasa did not answer: %s", type(exc).__name__)
             raise AssistantUnavailable from exc
-        return [parse_reply(item) for item in payload if isinstance(item, dict) and item.get("text")]
+        replies = [parse_reply(item) for item in payload if isinstance(item, dict) and item.get("text")]
+        if not replies:
+            # Every turn of ours says something: no reply means Rasa could not
+            # run its actions (the action server is down or failing).
+            logger.warning("Rasa answered without a reply (action server down?)")
+            raise AssistantUnavailable("no reply")
+        return replies
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,9 +68,10 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
         if gateway is None:
             if settings.sms_gateway == "twilio":
                 gateway = TwilioGateway(http, settings.twilio_api_url, settings.twilio_account_sid,
-                                        settings.twilio_auth_token, settings.sms_sender)
+                                        settings.twilio_auth_token, settings.sms_sender, settings.sms_send_timeout_seconds)
             elif settings.sms_gateway == "json":
-                gateway = JsonGateway(http, settings.sms_json_url, json_secrets[0], settings.sms_sender)
+                gateway = JsonGateway(http, settings.sms_json_url, json_secrets[0], settings.sms_sender,
+                                      settings.sms_send_timeout_seconds)
             else:  # "outbox": no gateway configured; replies stay in the outbound table
                 gateway = OutboxGateway()
         if settings.sms_gateway == "outbox" and not json_secrets:
@@ -171,7 +173,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
         while True:
             await asyncio.sleep(settings.retry_pending_seconds)
             try:
-                await conversations.retry_pending(deliverers)
+                await conversations.retry_pending(deliverers, settings.stale_after_seconds)
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 logger.exception("Retrying pending messages failed")
 
@@ -207,7 +209,14 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
             await http.aclose()
             await assistant.close()
 
-    server = Starlette(routes=routes, lifespan=lifespan)
+    async def storage_unavailable(_: Request, exc: Exception) -> Response:
+        """A database that is locked too long or full: refuse rather than
+        acknowledge what could not be stored; gateways and Telegram retry."""
+        logger.error("Storage unavailable: %s", exc)
+        return JSONResponse({"error": "storage unavailable, try again"}, status_code=503, headers={"Retry-After": "30"})
+
+    server = Starlette(routes=routes, lifespan=lifespan,
+                       exception_handlers={sqlite3.OperationalError: storage_unavailable})
     server.state.conversations = conversations
     server.state.telegram = telegram
     server.state.sms = sms

@@ -30,6 +30,7 @@ class Settings:
     rasa_timeout_seconds: float = 30.0
     log_salt: str = ""
     retry_pending_seconds: float = 30.0
+    stale_after_seconds: float = 60.0  # a message received this long ago and not answered is answered again
     # Telegram: off without a token; polling, or a webhook with a secret
     telegram_token: str = ""
     telegram_mode: str = "polling"
@@ -41,6 +42,7 @@ class Settings:
     sms_sender: str = ""
     sms_max_segments: int = 3
     sms_rate_per_minute: int = 10
+    sms_send_timeout_seconds: float = 10.0  # a send that takes longer counts as failed and is retried
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_api_url: str = "https://api.twilio.com"
@@ -82,6 +84,7 @@ class Settings:
             rasa_timeout_seconds=float(env.get("RASA_TIMEOUT_SECONDS", cls.rasa_timeout_seconds)),
             log_salt=env.get("LOG_SALT", ""),
             retry_pending_seconds=float(env.get("RETRY_PENDING_SECONDS", cls.retry_pending_seconds)),
+            stale_after_seconds=float(env.get("STALE_AFTER_SECONDS", cls.stale_after_seconds)),
             telegram_token=env.get("TELEGRAM_TOKEN", ""),
             telegram_mode=env.get("TELEGRAM_MODE", cls.telegram_mode),
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
@@ -91,6 +94,7 @@ class Settings:
             sms_sender=env.get("SMS_SENDER", ""),
             sms_max_segments=int(env.get("SMS_MAX_SEGMENTS", cls.sms_max_segments)),
             sms_rate_per_minute=int(env.get("SMS_RATE_PER_MINUTE", cls.sms_rate_per_minute)),
+            sms_send_timeout_seconds=float(env.get("SMS_SEND_TIMEOUT_SECONDS", cls.sms_send_timeout_seconds)),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             twilio_api_url=env.get("TWILIO_API_URL", cls.twilio_api_url),

@@ -30,9 +30,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
 from bot.db import open_database
 
 SCHEMA_VERSION = 2
+
+
+#: What happened must be written down, even if another writer holds the
+#: database for longer than the busy timeout: retried for up to a minute
+#: (the webhooks' own first write is not: they answer 503 and are retried).
+_persist = retry(retry=retry_if_exception_type(sqlite3.OperationalError), stop=stop_after_delay(60),
+                 wait=wait_exponential(0.1, max=5), reraise=True)
 
 
 def now() -> str:
@@ -91,6 +100,7 @@ class Store:
             except sqlite3.IntegrityError:
                 return None
 
+    @_persist
     def set_inbound_status(self, inbound_id: int, status: str) -> None:
         with self._lock, self.db.conn:
             self.db["inbound"].update(inbound_id, {"status": status, "answered": now() if status == "answered" else None})
@@ -157,6 +167,7 @@ class Store:
         rows = list(self.db["outbound"].rows_where("key = ?", [key]))
         return rows[0] if rows else None
 
+    @_persist
     def mark_outbound(self, outbound_id: int, status: str, error: str = "", provider_id: str = "") -> None:
         with self._lock, self.db.conn:
             row = self.db["outbound"].get(outbound_id)

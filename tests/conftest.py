@@ -32,7 +32,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         pytest.fail("no trained model in models/: run `scripts/train.sh` (make test does)")
     tmp = tmp_path_factory.mktemp("stack")
     s = Stack(rasa_port=free_port(), action_port=free_port(), webchat_port=free_port(),
-              tracker_db=tmp / "tracker.db", log_dir=tmp / "log")
+              tracker_db=tmp / "tracker.db", log_dir=tmp / "log",
+              extra_env={"RETRY_PENDING_SECONDS": "1", "STALE_AFTER_SECONDS": "5", "BOT_DB": str(tmp / "bot.db")})
     s.start()
     yield s
     s.stop()
