@@ -60,7 +60,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
         telegram.build(settings.telegram_token, settings.telegram_api_url or None)
         deliverers["telegram"] = telegram.deliver
         if settings.telegram_mode == "webhook":
-            routes.append(Route("/telegram/webhook", _telegram_webhook(telegram, settings), methods=["POST"]))
+            routes.append(Route("/telegram/webhook", _telegram_webhook(telegram, store, settings), methods=["POST"]))
 
     sms: SmsChannel | None = None
     if settings.sms_gateway != "none":
@@ -173,6 +173,8 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
         while True:
             await asyncio.sleep(settings.retry_pending_seconds)
             try:
+                if telegram and settings.telegram_mode == "webhook":
+                    await replay_updates(telegram, store, settings.stale_after_seconds)
                 await conversations.retry_pending(deliverers, settings.stale_after_seconds)
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 logger.exception("Retrying pending messages failed")
@@ -243,10 +245,35 @@ async def _up(http: httpx.AsyncClient, url: str, params: dict[str, str] | None =
         return False
 
 
-def _telegram_webhook(telegram: TelegramChannel, settings: Settings):  # type: ignore[no-untyped-def]
+async def replay_updates(telegram: TelegramChannel, store: Store, stale_after_seconds: float) -> int:
+    """Webhook updates acknowledged but never handled (the process died in
+    between) go through the handlers again; what they had already recorded
+    is recognised as a duplicate."""
     from telegram import Update
 
+    app = telegram.application
+    assert app is not None
+    replayed = 0
+    for row in store.stale_updates(stale_after_seconds):
+        update = Update.de_json(json.loads(row["body"]), app.bot)
+        if update is not None:
+            await app.update_queue.put(update)
+            replayed += 1
+    return replayed
+
+
+def _telegram_webhook(telegram: TelegramChannel, store: Store, settings: Settings):  # type: ignore[no-untyped-def]
+    from telegram import Update
+    from telegram.ext import TypeHandler
+
     secret = settings.telegram_webhook_secret.encode()
+
+    async def handled(update: Update, _: object) -> None:
+        """Runs after the channel's own handlers (a later group)."""
+        store.update_handled(update.update_id)
+
+    assert telegram.application is not None
+    telegram.application.add_handler(TypeHandler(Update, handled), group=99)
 
     async def webhook(request: Request) -> Response:
         given = request.headers.get(TELEGRAM_SECRET_HEADER, "").encode()
@@ -258,9 +285,16 @@ def _telegram_webhook(telegram: TelegramChannel, settings: Settings):  # type: i
             return Response("malformed", status_code=400)
         app = telegram.application
         assert app is not None
-        update = Update.de_json(data, app.bot)
+        try:
+            update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            update = None
         if update is None:
             return Response("malformed", status_code=400)
+        # Kept before Telegram hears 200: a crash after this loses nothing.
+        if not store.record_update(update.update_id, json.dumps(data, ensure_ascii=False)):
+            metrics.DUPLICATES.labels("telegram").inc()
+            return Response(status_code=200)  # Telegram sent it again: handled already
         await app.update_queue.put(update)
         return Response(status_code=200)
 

@@ -14,6 +14,8 @@ restart on the channel side. Nothing else in bot/ writes SQL.
 - optouts:  SMS numbers that sent STOP
 - people:   the language each person was last answered in (for notices
             when the assistant is down)
+- updates:  Telegram webhook updates as received, from the moment Telegram
+            hears 200 until a handler has taken them (replayed after a crash)
 
 Sender ids are stored as given by the channel ("tg:123", "sms:+47...") so
 that /delete can erase them; logs use pseudonyms (bot.privacy).
@@ -34,7 +36,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from bot.db import open_database
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 #: What happened must be written down, even if another writer holds the
@@ -86,6 +88,9 @@ class Store:
             if version < 2:  # the assistant's replies, kept until delivered
                 self.db["inbound"].add_column("replies", str)
                 self.db["inbound"].add_column("language", str)
+            if version < 3:  # Telegram webhook updates, kept from the 200 until handled
+                self.db["updates"].create({"update_id": int, "body": str, "status": str, "created": str},
+                                          pk="update_id")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- inbound ----------------------------------------------------------------
@@ -147,6 +152,27 @@ class Store:
         """Raise if the database cannot be written (for /readyz)."""
         with self._lock, self.db.conn:
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- Telegram webhook intake -------------------------------------------------------
+    def record_update(self, update_id: int, body: str) -> bool:
+        """Keep a webhook update before acknowledging it; False if seen before."""
+        with self._lock, self.db.conn:
+            try:
+                self.db["updates"].insert({"update_id": update_id, "body": body, "status": "received",
+                                           "created": now()})
+                return True
+            except sqlite3.IntegrityError:
+                return False
+
+    @_persist
+    def update_handled(self, update_id: int) -> None:
+        with self._lock, self.db.conn:
+            self.db.execute("update updates set status = 'handled', body = '' where update_id = ?", [update_id])
+
+    def stale_updates(self, stale_after_seconds: float) -> list[dict[str, Any]]:
+        cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=stale_after_seconds)).isoformat()
+        return list(self.db["updates"].rows_where("status = 'received' and created < ?", [cutoff],
+                                                  order_by="update_id"))
 
     # -- outbound ---------------------------------------------------------------
     def queue_outbound(self, channel: str, sender: str, key: str, body: dict[str, Any]) -> int | None:

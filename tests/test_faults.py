@@ -323,3 +323,29 @@ def test_database_full(gateway: FakeGateway, tmp_path: Path) -> None:
         assert post_sms(server.url, SECRET, "d1", "+4791234567", "hei").status_code == 200
         wait_for(lambda: [r for r in gateway.received if r["to"] == "+4791234567"], timeout=20)
     assert [r["text"].split("\n")[0] for r in gateway.received if r["to"] == "+4791234567"] == ["Svar på: hei"]
+
+
+def test_telegram_update_acknowledged_then_crash_is_replayed_after_restart(tmp_path: Path) -> None:
+    """A webhook update is kept before Telegram hears 200. If the process
+    dies before a handler takes it, the next process replays it, once."""
+    from bot.server import TELEGRAM_SECRET_HEADER
+    from tests.fakes.servers import FakeTelegram, message_update
+
+    telegram, tg_secret = FakeTelegram(), "telegram-secret-0123456789"
+    update = message_update(555, 4242, "hei")
+    crashed = Store(tmp_path / "bot.db")  # what the dead process left: the update kept, nothing else
+    assert crashed.record_update(555, json.dumps(update))
+    with LoopbackServer(telegram.app) as tg:
+        settings = Settings(telegram_token="1:fault", telegram_api_url=tg.url, telegram_mode="webhook",
+                            telegram_webhook_secret=tg_secret, sms_gateway="none", retry_pending_seconds=0.2,
+                            stale_after_seconds=0.5, bot_db=str(tmp_path / "bot.db"))
+        store, assistant = Store(tmp_path / "bot.db"), FakeAssistant()
+        with LoopbackServer(create_server(settings, assistant=assistant, store=store, catalog=Catalog.load())) as s:
+            wait_for(lambda: telegram.sent(), timeout=20)
+            assert [r["status"] for r in store.rows("updates")] == ["handled"]
+            # Telegram delivering it again changes nothing
+            r = httpx.post(f"{s.url}/telegram/webhook", json=update, headers={TELEGRAM_SECRET_HEADER: tg_secret})
+            assert r.status_code == 200
+            time.sleep(1.0)
+    assert assistant.received == [("tg:4242", "hei")]
+    assert len(telegram.sent()) == 1
