@@ -55,12 +55,22 @@ class Conversations:
         return self.catalog.text(key, lang, **values), lang
 
     async def handle(self, channel: str, external_id: str, sender: str, text: str, deliver: Deliver) -> bool:
-        """Handle one inbound message; False if it was a duplicate."""
+        """Handle one inbound message; False if it was a duplicate. What is
+        stored and asked is `bot.payloads.sanitize(text)`: valid Unicode, and
+        a "/" payload only in a shape our buttons produce (else plain words)."""
+        from bot.payloads import sanitize  # imported here: only this method's body is changed for it
+
+        text = sanitize(text)
         inbound_id = self.store.record_inbound(channel, external_id, sender, text)
         if inbound_id is None:
             logger.info("Duplicate %s message from %s ignored", channel, pseudonym(sender, self._salt))
             metrics.DUPLICATES.labels(channel).inc()
             return False
+        if not text.strip():  # nothing left to ask the assistant about (e.g. only "/" or control characters)
+            notice, lang = self.text("input.empty", sender)
+            await deliver(sender, [Reply(notice)], lang)
+            self.store.set_inbound_status(inbound_id, "answered")
+            return True
         await self.process(inbound_id, sender, text, deliver)
         return True
 
@@ -113,11 +123,11 @@ class Conversations:
             eraser(sender)
         logger.info("Erased what was stored about %s", pseudonym(sender, self._salt))
 
-    async def retry_pending(self, deliverers: dict[str, Deliver]) -> int:
+    async def retry_pending(self, deliverers: dict[str, Deliver], stale_after_seconds: float = 60.0) -> int:
         """Answer messages kept while the assistant was down, oldest first;
         stops at the first that still fails. Returns how many were answered."""
         answered = 0
-        for row in self.store.pending_inbound():
+        for row in self.store.pending_inbound(stale_after_seconds):
             deliver = deliverers.get(row["channel"])
             if deliver is None:
                 continue

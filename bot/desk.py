@@ -16,12 +16,15 @@ import argparse
 import getpass
 import hmac
 import logging
+import re
 import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import jinja2
+from markupsafe import Markup
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -30,11 +33,30 @@ from starlette.routing import Mount, Route, Router
 from starlette.templating import Jinja2Templates
 
 from bot.cases import CaseStore
+from bot.payloads import read_limited
 from bot.translate import Translator
 from locales.catalog import Catalog
 
 logger = logging.getLogger(__name__)
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+# Bidi embeddings, overrides and isolates in a person's words could reorder
+# what a caseworker sees around them; shown as visible codes instead.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible_controls(value: object) -> object:
+    """Every {{ value }} before escaping: bidi controls as "[U+202E]"."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m[0]):04X}]", value)
+    return value
+
+
+TEMPLATES = Jinja2Templates(env=jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(Path(__file__).resolve().parent / "templates")),
+    autoescape=True,  # every value is HTML-escaped: a person's words never become markup
+    finalize=_visible_controls,
+))
+MAX_FORM_BYTES = 256 * 1024
+MAX_TRACKED_LOGINS = 10_000  # failed-login keys kept in memory at most
 #: Sends a text to a person through their channel: (sender id, text, language).
 SendToPerson = Callable[[str, str, str], Awaitable[None]]
 MAX_FAILED_LOGINS = 5
@@ -59,6 +81,9 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
 
     def locked_out(key: str, now: float) -> bool:
         """After 5 failed logins in 15 minutes, that user (and address) waits."""
+        if len(failures) > MAX_TRACKED_LOGINS:  # random user names must not fill the memory
+            for stale in [k for k, times in failures.items() if not times or now - times[-1] >= LOCKOUT_SECONDS]:
+                del failures[stale]
         recent = [t for t in failures.get(key, []) if now - t < LOCKOUT_SECONDS]
         failures[key] = recent
         return len(recent) >= MAX_FAILED_LOGINS
@@ -74,7 +99,9 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         return token
 
     async def form_ok(request: Request) -> dict[str, str] | None:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        if await read_limited(request, MAX_FORM_BYTES) is None:
+            return None
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # no files
         expected = request.session.get("csrf", "")
         if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
             return None

@@ -27,6 +27,7 @@ from bot.cases import CaseStore
 from bot.conversation import Conversations
 from bot.desk import desk_app
 from bot.notify import notify_new_cases
+from bot.payloads import read_limited
 from bot.settings import Settings
 from bot.sms_channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway, local_secret
 from bot.store import Store
@@ -40,6 +41,7 @@ from ops.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_UPDATE_BYTES = 1024 * 1024  # a Telegram update is a few kilobytes
 
 
 def create_server(settings: Settings, assistant: AssistantClient | None = None, store: Store | None = None,
@@ -279,20 +281,23 @@ def _telegram_webhook(telegram: TelegramChannel, store: Store, settings: Setting
         given = request.headers.get(TELEGRAM_SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, secret):
             return Response("forbidden", status_code=403)
+        if await read_limited(request, MAX_UPDATE_BYTES) is None:
+            return Response("too large", status_code=413)
         try:
             data = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             return Response("malformed", status_code=400)
         app = telegram.application
         assert app is not None
         try:
             update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
             update = None
-        if update is None:
+        if update is None or not 0 <= update.update_id < 2**63:  # SQLite's INTEGER
             return Response("malformed", status_code=400)
         # Kept before Telegram hears 200: a crash after this loses nothing.
-        if not store.record_update(update.update_id, json.dumps(data, ensure_ascii=False)):
+        # ASCII-escaped JSON: a lone surrogate in the text can still be stored.
+        if not store.record_update(update.update_id, json.dumps(data)):
             metrics.DUPLICATES.labels("telegram").inc()
             return Response(status_code=200)  # Telegram sent it again: handled already
         await app.update_queue.put(update)

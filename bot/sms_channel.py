@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 import time
@@ -39,13 +40,18 @@ from twilio.request_validator import RequestValidator
 
 from bot.assistant import Reply
 from bot.conversation import Conversations
+from bot.payloads import clean_text, read_limited, sanitize
 from bot.privacy import pseudonym
 from bot.sms_text import split_for_sms, with_options
 from bot.store import Store
+from ops import metrics
 
 logger = logging.getLogger(__name__)
 KEYWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "sms_keywords.yml"
 MAX_TIMESTAMP_SKEW = 300  # seconds
+MAX_BODY_BYTES = 256 * 1024  # a webhook body; an SMS is a few kilobytes at most
+MAX_SMS_CHARS = 2000  # longer texts are cut (no phone sends that much in one message)
+MAX_ID_CHARS = 200
 
 
 class SendFailed(Exception):
@@ -66,11 +72,14 @@ def verify_json_signature(secrets: list[str], timestamp: str, signature: str, bo
     """Constant-time check against every active secret (rotation); old
     timestamps are refused so a captured request cannot be replayed."""
     try:
-        if abs(now - float(timestamp)) > MAX_TIMESTAMP_SKEW:
-            return False
+        sent = float(timestamp)
     except ValueError:
         return False
-    return any(hmac.compare_digest(sign(s, timestamp, body), signature) for s in secrets if s)
+    if not math.isfinite(sent) or abs(now - sent) > MAX_TIMESTAMP_SKEW:  # "nan" would pass a plain comparison
+        return False
+    # As bytes: compare_digest refuses str with non-ASCII characters (a header may carry any byte).
+    given = signature.encode("utf-8", "replace")
+    return any(hmac.compare_digest(sign(s, timestamp, body).encode(), given) for s in secrets if s)
 
 
 def e164(number: str, region: str = "NO") -> str | None:
@@ -84,14 +93,17 @@ def e164(number: str, region: str = "NO") -> str | None:
 
 
 class TwilioGateway:
-    def __init__(self, client: httpx.AsyncClient, api_url: str, account_sid: str, auth_token: str, sender: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, api_url: str, account_sid: str, auth_token: str, sender: str,
+                 timeout: float = 10.0) -> None:
         self._client, self._sid, self._token, self._from = client, account_sid, auth_token, sender
+        self._timeout = timeout
         self._url = f"{api_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
 
     async def send(self, to: str, text: str, reference: str) -> str:
         try:
             r = await self._client.post(self._url, data={"To": to, "From": self._from, "Body": text},
-                                        auth=(self._sid, self._token), headers={"Idempotency-Key": reference})
+                                        auth=(self._sid, self._token), headers={"Idempotency-Key": reference},
+                                        timeout=self._timeout)
         except httpx.HTTPError as exc:
             raise SendFailed(type(exc).__name__) from exc
         if r.status_code >= 500 or r.status_code == 429:
@@ -102,8 +114,9 @@ class TwilioGateway:
 
 
 class JsonGateway:
-    def __init__(self, client: httpx.AsyncClient, url: str, secret: str, sender: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, url: str, secret: str, sender: str, timeout: float = 10.0) -> None:
         self._client, self._url, self._secret, self._from = client, url, secret, sender
+        self._timeout = timeout
 
     async def send(self, to: str, text: str, reference: str) -> str:
         body = json.dumps({"to": to, "from": self._from, "text": text, "reference": reference},
@@ -111,7 +124,7 @@ class JsonGateway:
         ts = str(int(time.time()))
         headers = {"Content-Type": "application/json", "X-Timestamp": ts, "X-Signature": sign(self._secret, ts, body)}
         try:
-            r = await self._client.post(self._url, content=body, headers=headers)
+            r = await self._client.post(self._url, content=body, headers=headers, timeout=self._timeout)
         except httpx.HTTPError as exc:
             raise SendFailed(type(exc).__name__) from exc
         if r.status_code >= 500 or r.status_code == 429:
@@ -178,16 +191,21 @@ class SmsChannel:
 
     async def receive(self, message_id: str, number: str, text: str) -> None:
         """Handle one inbound SMS (signature already checked)."""
+        text = sanitize(text[:MAX_SMS_CHARS])  # as stored and answered: see bot.payloads
+        inbound_id = self.store.record_inbound("sms", message_id, f"sms:{number}", text)
+        if inbound_id is not None:  # else the gateway sent this message again: handled already
+            await self.handle_recorded(inbound_id, message_id, number, text)
+
+    async def handle_recorded(self, inbound_id: int, message_id: str, number: str, text: str) -> None:
+        """Answer an SMS already recorded in the store."""
         sender = f"sms:{number}"
-        inbound_id = self.store.record_inbound("sms", message_id, sender, text)
-        if inbound_id is None:
-            return  # the gateway sent this message again: handled already
         kind = self.keyword(text)
         handled = await self._handle_locally(inbound_id, sender, message_id, text, kind)
         if handled:
             return
-        if text.strip().isdigit():
-            payload = self.store.option(sender, int(text.strip()))
+        option = text.strip()
+        if option.isascii() and option.isdigit() and len(option) <= 2:  # "1" -> that button's payload ("²" is no option)
+            payload = self.store.option(sender, int(option))
             text = payload or text
         await self.conversations.process(inbound_id, sender, text, self._deliver_for(message_id))
 
@@ -222,6 +240,9 @@ class SmsChannel:
         elif kind == "help":
             self._warned.discard(sender)
             await self._say(sender, "sms.help", message_id, text)
+        elif not text.strip():  # an empty SMS (or only "/"): nothing to ask the assistant
+            self._warned.discard(sender)
+            await self._say(sender, "input.empty", message_id, text)
         elif kind == "more":
             self._warned.discard(sender)
             parts = self.store.pop_more(sender)
@@ -278,9 +299,11 @@ class SmsChannel:
                 with attempt:
                     if attempt.retry_state.attempt_number > 1:
                         self.store.mark_outbound(outbound_id, "retrying", "previous attempt failed")
+                        metrics.SEND_RETRIES.labels("sms").inc()
                     provider_id = await self.gateway.send(to, text, row["key"])
         except (SendFailed, PermissionError) as exc:
             self.store.mark_outbound(outbound_id, "failed", str(exc))
+            metrics.SEND_FAILURES.labels("sms").inc()
             logger.error("SMS to %s failed: %s", pseudonym(row["sender"], self._salt), exc)
             return
         self.store.mark_outbound(outbound_id, "sent", provider_id=provider_id)
@@ -293,7 +316,9 @@ class SmsChannel:
             """The form, if its signature is right (checked before anything else)."""
             if validator is None:
                 return Response(status_code=404)
-            params = {k: str(v) for k, v in (await request.form()).items()}
+            if await read_limited(request, MAX_BODY_BYTES) is None:
+                return Response("too large", status_code=413)
+            params = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # no files
             url = twilio_public_url.rstrip("/") + request.url.path
             if not validator.validate(url, params, request.headers.get("X-Twilio-Signature", "")):
                 return Response("forbidden", status_code=403)
@@ -303,13 +328,15 @@ class SmsChannel:
             """The JSON body, if its signature and timestamp are right."""
             if not json_secrets:
                 return Response(status_code=404)
-            body = await request.body()
+            body = await read_limited(request, MAX_BODY_BYTES)
+            if body is None:
+                return JSONResponse({"error": "too large"}, status_code=413)
             if not verify_json_signature(json_secrets, request.headers.get("X-Timestamp", ""),
                                          request.headers.get("X-Signature", ""), body, time.time()):
                 return Response("forbidden", status_code=403)
             try:
                 data = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
                 return JSONResponse({"error": "malformed"}, status_code=400)
             return data if isinstance(data, dict) else JSONResponse({"error": "malformed"}, status_code=400)
 
@@ -324,20 +351,20 @@ class SmsChannel:
             params = await twilio_params(request)
             if isinstance(params, Response):
                 return params
-            self.store.record_receipt(params.get("MessageSid", ""), params.get("MessageStatus", ""))
+            self.store.record_receipt(_field(params.get("MessageSid")), _field(params.get("MessageStatus")))
             return Response(status_code=204)
 
         async def json_inbound(request: Request) -> Response:
             data = await json_data(request)
             if isinstance(data, Response):
                 return data
-            return await self._accept(str(data.get("id", "")), str(data.get("from", "")), data.get("text"))
+            return await self._accept(_field(data.get("id")), _field(data.get("from")), data.get("text"))
 
         async def json_receipt(request: Request) -> Response:
             data = await json_data(request)
             if isinstance(data, Response):
                 return data
-            self.store.record_receipt(str(data.get("id", "")), str(data.get("status", "")))
+            self.store.record_receipt(_field(data.get("id")), _field(data.get("status")))
             return Response(status_code=204)
 
         return [
@@ -348,11 +375,19 @@ class SmsChannel:
         ]
 
     async def _accept(self, message_id: str, number: str, text: object, twiml: bool = False) -> Response:
-        normalized = e164(number)
+        normalized = e164(number) if number else None
         if not message_id or normalized is None or not isinstance(text, str):
             return JSONResponse({"error": "need id, a valid phone number and text"}, status_code=400)
-        # Answer the gateway at once; the reply goes out through its API.
-        task = asyncio.create_task(self.receive(message_id, normalized, text[:2000]))
+        # Recorded before the gateway hears "accepted" (a crash after that
+        # loses nothing: the retry loop answers it); the reply goes out
+        # through the gateway's API.
+        text = sanitize(text[:MAX_SMS_CHARS])  # valid Unicode; a "/" payload only in a shape our buttons produce
+        inbound_id = self.store.record_inbound("sms", message_id, f"sms:{normalized}", text)
+        if inbound_id is None:
+            metrics.DUPLICATES.labels("sms").inc()
+            return Response("<Response/>", media_type="application/xml") if twiml else JSONResponse(
+                {"status": "duplicate"})
+        task = asyncio.create_task(self.handle_recorded(inbound_id, message_id, normalized, text))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         if twiml:
@@ -369,3 +404,11 @@ class SmsChannel:
         """Wait for messages being handled (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _field(value: object) -> str:
+    """A gateway's id, number or status: a string or a number, bounded and
+    storable; anything else (null, lists, objects, true) counts as missing."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return ""
+    return clean_text(str(value))[:MAX_ID_CHARS].strip()

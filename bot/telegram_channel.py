@@ -105,6 +105,8 @@ class TelegramChannel:
         app.add_handler(CommandHandler("checklist", self.on_checklist))
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
+        # Any other "/word": answered like text (bot.payloads makes it plain words unless a button could send it)
+        app.add_handler(MessageHandler(filters.TEXT & filters.COMMAND, self.on_text))
         app.add_handler(MessageHandler(filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE, self.on_voice))
         app.add_handler(MessageHandler(~filters.TEXT & ~filters.COMMAND, self.on_unsupported))
         app.add_error_handler(self.on_error)
@@ -141,12 +143,21 @@ class TelegramChannel:
         except (NetworkError, TimedOut, RetryAfter):
             pass  # a missing typing indicator is not worth a retry
 
-    async def _to_assistant(self, update: Update, text: str) -> None:
+    async def _to_assistant(self, update: Update, text: str, ours: bool = False) -> None:
+        """Typed text and button data (which a client can forge) go through
+        `Conversations.handle`, which lets through only payloads our buttons
+        produce; `ours`: a payload we stored ourselves for a long button."""
         chat = update.effective_chat
         if chat is None:
             return
         await self._typing(chat.id)
-        await self.conversations.handle("telegram", str(update.update_id), sender_of(chat.id), text, self.deliver)
+        sender = sender_of(chat.id)
+        if not ours:
+            await self.conversations.handle("telegram", str(update.update_id), sender, text, self.deliver)
+            return
+        inbound_id = self.store.record_inbound("telegram", str(update.update_id), sender, text)
+        if inbound_id is not None:  # else Telegram sent this update again
+            await self.conversations.process(inbound_id, sender, text, self.deliver)
 
     async def _say(self, update: Update, key: str, buttons: tuple[Button, ...] = (), text: str = "") -> None:
         chat = update.effective_chat
@@ -199,7 +210,7 @@ class TelegramChannel:
         if data in (DELETE_YES, DELETE_NO):
             await self._delete(update, data == DELETE_YES)
         elif payload:
-            await self._to_assistant(update, payload)
+            await self._to_assistant(update, payload, ours=data.startswith("k:"))
 
     async def _delete(self, update: Update, confirmed: bool) -> None:
         chat = update.effective_chat

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.assistant import AssistantClient, AssistantUnavailable, Reply
+from bot.payloads import read_limited, sanitize
 from bot.privacy import pseudonym
 from bot.settings import Settings
 from locales.catalog import Catalog
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_TEXTS = ("web.title", "web.placeholder", "web.send.button", "language.choose")
 RTL_LANGUAGES = {"ar", "fa"}
+#: A request body larger than this is not read (a message of MAX_MESSAGE_CHARS
+#: characters, JSON-escaped, is far smaller; larger ones still get input.too_long).
+MAX_BODY_BYTES = 1_000_000
 
 
 def create_app(settings: Settings, client: AssistantClient | None = None,
@@ -73,16 +77,21 @@ def webchat_routes(settings: Settings, client: AssistantClient | None, texts: Ca
         return JSONResponse(body, headers=_security_headers())
 
     async def messages(request: Request) -> JSONResponse:
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return _error(texts, "input.empty", settings.default_language, 415)  # also: no cross-site form posts
+        if await read_limited(request, MAX_BODY_BYTES) is None:
+            return _error(texts, "input.too_long", settings.default_language, 413, limit=settings.max_message_chars)
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return _error(texts, "input.empty", settings.default_language, 400)
         if not isinstance(body, dict):
             return _error(texts, "input.empty", settings.default_language, 400)
         sender, text, hint = body.get("sender"), body.get("text"), body.get("lang")
         if not isinstance(sender, str) or not (8 <= len(sender) <= 64) or not sender.isprintable():
             return _error(texts, "input.empty", settings.default_language, 400)
-        text = strip_invisible(text).strip() if isinstance(text, str) else ""
+        # A "/" payload only in a shape our buttons produce; any other becomes plain words.
+        text = strip_invisible(sanitize(text)).strip() if isinstance(text, str) else ""
         if not text:
             return _error(texts, "input.empty", person_language("", hint), 422)
         if len(text) > settings.max_message_chars:

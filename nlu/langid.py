@@ -27,6 +27,8 @@ from typing import Protocol
 
 from nlu.text import normalize
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
 LANGUAGES: tuple[str, ...] = ("nb", "en", "ar", "uk", "ru", "ti", "so", "fa")
 
 # Norwegian words people keep in every language. They say nothing about the
@@ -112,6 +114,7 @@ class LanguageIdentifier:
         self._threshold = reliable_threshold
 
     def detect(self, text: str) -> Detection:
+        text = _SURROGATES.sub("\ufffd", text)  # Lingua cannot encode lone surrogates
         counts = script_counts(text)
         words = content_words(text)
         non_latin = {k: v for k, v in counts.items() if k in ("ethiopic", "arabic", "cyrillic")}
