@@ -37,3 +37,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     s.start()
     yield s
     s.stop()
+
+
+@pytest.fixture()
+def gateway():
+    """A fake SMS gateway on loopback (tests/fakes); `.url` is its address."""
+    from tests.fakes.servers import FakeGateway, LoopbackServer
+
+    fake = FakeGateway()
+    with LoopbackServer(fake.app) as server:
+        fake.url = server.url
+        yield fake

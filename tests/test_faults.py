@@ -221,12 +221,6 @@ def sms_server(gateway: FakeGateway, assistant: FakeAssistant, store: Store, **e
     return LoopbackServer(create_server(settings, assistant=assistant, store=store, catalog=Catalog.load()))
 
 
-@pytest.fixture()
-def gateway():
-    fake = FakeGateway()
-    with LoopbackServer(fake.app) as server:
-        fake.url = server.url
-        yield fake
 
 
 def test_gateway_timeouts_are_retried_with_backoff_then_recorded_as_failed(gateway: FakeGateway) -> None:

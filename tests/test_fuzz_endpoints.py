@@ -47,6 +47,7 @@ from bot.store import Store
 from bot.translate import Translator
 from locales.catalog import Catalog
 from tests.fakes.servers import FakeAssistant, FakeTelegram, LoopbackServer, callback_update, message_update
+from tests.reporting import show_in_test_output
 
 CATALOG = Catalog.load()
 SEED = 20261122
@@ -442,17 +443,3 @@ def test_fuzz_every_route(tmp_path: Path, request: pytest.FixtureRequest, record
     assert first.failures + second.failures == [], "\n".join((first.failures + second.failures)[:30])
     assert log.records == [], "\n".join(log.records[:30])
     assert all(integrity(db) == "ok" for db in dbs)
-
-
-def show_in_test_output(request: pytest.FixtureRequest, line: str) -> None:
-    """One line in pytest's own output, also without -s (output capture paused for it)."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or request.config.getoption("capture") == "no":
-        return  # with -s the print above shows it
-    if capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write("\n")  # after the progress dots
-            reporter.write_line(line)
-    else:
-        reporter.write_line(line)

@@ -57,6 +57,7 @@ from tests.fakes.servers import (
     message_update,
     wait_for,
 )
+from tests.reporting import show_in_test_output
 from tests.training_data import ROOT
 
 CATALOG = Catalog.load()
@@ -927,17 +928,3 @@ def test_sms_segmentation_keeps_every_word_within_the_limit(text: str, segments:
     for part, words in zip(parts, bodies, strict=True):
         if encoding_of(part).segments > segments:  # only a single word longer than the limit may be
             assert len(words.split()) <= 1, part[:200]
-
-
-def show_in_test_output(request: pytest.FixtureRequest, line: str) -> None:
-    """One line in pytest's own output, also without -s (output capture paused for it)."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or request.config.getoption("capture") == "no":
-        return  # with -s the print above shows it
-    if capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write("\n")  # after the progress dots
-            reporter.write_line(line)
-    else:
-        reporter.write_line(line)

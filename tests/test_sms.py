@@ -24,12 +24,6 @@ SECRET = "json-secret-0123456789"
 TWILIO_TOKEN = "twilio-auth-token-abc"
 
 
-@pytest.fixture()
-def gateway():
-    fake = FakeGateway()
-    with LoopbackServer(fake.app) as server:
-        fake.url = server.url
-        yield fake
 
 
 def json_server(gateway: FakeGateway, assistant: FakeAssistant, **extra: object) -> LoopbackServer:
