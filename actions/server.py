@@ -44,9 +44,8 @@ def create_action_app(token: str = "") -> Sanic:
 
     @app.get("/readyz")
     async def readyz(_: Request):  # type: ignore[no-untyped-def]
+        from actions.handoff import CaseHandoff, handoff
         from actions.knowledge import knowledge
-        from actions.settings import settings
-        from bot.cases import CaseStore
 
         checks = {}
         try:
@@ -54,8 +53,9 @@ def create_action_app(token: str = "") -> Sanic:
         except Exception:  # noqa: BLE001 - any failure means not ready
             checks["knowledge"] = False
         try:
-            if settings().handoff == "cases":
-                CaseStore(settings().cases_db).check()
+            active = handoff()  # the case store the actions write to
+            if isinstance(active, CaseHandoff):
+                active.store.check()
             checks["case_db"] = True
         except Exception:  # noqa: BLE001
             logger.warning("Readiness: the case database cannot be written")

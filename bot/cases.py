@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bot.db import open_database
+from bot.db import check_writable, migration, open_database
 
 SCHEMA_VERSION = 2
 STATUSES = ("open", "claimed", "answered", "closed")
@@ -57,11 +57,7 @@ class CaseStore:
         self.migrate()
 
     def migrate(self) -> None:
-        with self._lock, self.db.conn:
-            # IMMEDIATE: another process (a second channel worker, the action
-            # server) may be migrating the same file; it waits for the lock.
-            self.db.execute("BEGIN IMMEDIATE")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        with migration(self.db, self._lock, SCHEMA_VERSION) as version:
             if version < 1:
                 self.db["cases"].create({
                     "id": int, "reference": str, "created": str, "updated": str, "channel": str, "sender": str,
@@ -85,7 +81,6 @@ class CaseStore:
                 self.db["cases"].add_column("notified", int)
                 self.db["unanswered"].create({"id": int, "at": str, "language": str, "topic": str, "text": str,
                                               "text_nb": str}, pk="id")
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _audit(self, actor: str, action: str, case_id: int | None, details: dict | None = None) -> None:
         self.db["audit"].insert({"at": now(), "actor": actor, "action": action, "case_id": case_id,
@@ -257,8 +252,7 @@ class CaseStore:
 
     def check(self) -> None:
         """Raise if the database cannot be written (for /readyz)."""
-        with self._lock, self.db.conn:
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        check_writable(self.db, self._lock)
 
     def audit_log(self, case_id: int) -> list[dict[str, Any]]:
         return list(self.db["audit"].rows_where("case_id = ?", [case_id], order_by="id"))

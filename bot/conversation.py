@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 from bot.assistant import AssistantClient, AssistantUnavailable, Reply, parse_reply
+from bot.payloads import sanitize
 from bot.privacy import pseudonym
 from bot.store import Store
 from locales.catalog import Catalog
@@ -58,8 +59,6 @@ class Conversations:
         """Handle one inbound message; False if it was a duplicate. What is
         stored and asked is `bot.payloads.sanitize(text)`: valid Unicode, and
         a "/" payload only in a shape our buttons produce (else plain words)."""
-        from bot.payloads import sanitize  # imported here: only this method's body is changed for it
-
         text = sanitize(text)
         inbound_id = self.store.record_inbound(channel, external_id, sender, text)
         if inbound_id is None:

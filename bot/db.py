@@ -1,8 +1,12 @@
-"""Opening the project's own SQLite databases (channel store, case store)."""
+"""Opening, migrating and checking the project's own SQLite databases
+(channel store, case store)."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -20,3 +24,23 @@ def open_database(path: Path | str | None) -> sqlite_utils.Database:
     db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False, timeout=10))
     db.enable_wal()
     return db
+
+
+@contextmanager
+def migration(db: sqlite_utils.Database, lock: threading.RLock, target: int) -> Iterator[int]:
+    """The schema version found (PRAGMA user_version), inside one transaction
+    that takes the write lock first: another process (a second channel
+    worker, the action server) may be migrating the same file, and waits.
+    The version is `target` when the block ends."""
+    with lock, db.conn:
+        db.execute("BEGIN IMMEDIATE")
+        yield db.execute("PRAGMA user_version").fetchone()[0]
+        db.execute(f"PRAGMA user_version = {int(target)}")
+
+
+def check_writable(db: sqlite_utils.Database, lock: threading.RLock) -> None:
+    """Raise if the database cannot be written (for /readyz)."""
+    with lock, db.conn:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        db.execute(f"PRAGMA user_version = {int(version)}")
+

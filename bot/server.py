@@ -89,8 +89,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     translator = translator or Translator(settings.translation_packages_dir)
 
     async def send_to_person(sender: str, text: str, lang: str) -> None:
-        channel = sender.split(":", 1)[0]
-        deliver = deliverers.get({"tg": "telegram"}.get(channel, channel))
+        deliver = deliverers.get(metrics.channel_of(sender))
         if deliver is not None:
             await deliver(sender, [Reply(text)], lang)
         else:  # the web chat collects it from /api/inbox

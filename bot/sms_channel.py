@@ -189,13 +189,6 @@ class SmsChannel:
         window.append(now)
         return len(window) > self.settings.rate_per_minute
 
-    async def receive(self, message_id: str, number: str, text: str) -> None:
-        """Handle one inbound SMS (signature already checked)."""
-        text = sanitize(text[:MAX_SMS_CHARS])  # as stored and answered: see bot.payloads
-        inbound_id = self.store.record_inbound("sms", message_id, f"sms:{number}", text)
-        if inbound_id is not None:  # else the gateway sent this message again: handled already
-            await self.handle_recorded(inbound_id, message_id, number, text)
-
     async def handle_recorded(self, inbound_id: int, message_id: str, number: str, text: str) -> None:
         """Answer an SMS already recorded in the store."""
         sender = f"sms:{number}"

@@ -34,7 +34,7 @@ from typing import Any
 
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from bot.db import open_database
+from bot.db import check_writable, migration, open_database
 
 SCHEMA_VERSION = 3
 
@@ -59,11 +59,7 @@ class Store:
     # -- schema ---------------------------------------------------------------
     def migrate(self) -> None:
         """Create or upgrade the schema, in one transaction."""
-        with self._lock, self.db.conn:
-            # IMMEDIATE: another process (a second channel worker, the action
-            # server) may be migrating the same file; it waits for the lock.
-            self.db.execute("BEGIN IMMEDIATE")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        with migration(self.db, self._lock, SCHEMA_VERSION) as version:
             if version < 1:
                 self.db["inbound"].create(
                     {"id": int, "channel": str, "external_id": str, "sender": str, "text": str, "status": str,
@@ -91,7 +87,6 @@ class Store:
             if version < 3:  # Telegram webhook updates, kept from the 200 until handled
                 self.db["updates"].create({"update_id": int, "body": str, "status": str, "created": str},
                                           pk="update_id")
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- inbound ----------------------------------------------------------------
     def record_inbound(self, channel: str, external_id: str, sender: str, text: str) -> int | None:
@@ -150,8 +145,7 @@ class Store:
 
     def check(self) -> None:
         """Raise if the database cannot be written (for /readyz)."""
-        with self._lock, self.db.conn:
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        check_writable(self.db, self._lock)
 
     # -- Telegram webhook intake -------------------------------------------------------
     def record_update(self, update_id: int, body: str) -> bool:

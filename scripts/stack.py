@@ -101,10 +101,10 @@ class Stack:
         args = [str(VENV_BIN / "rasa"), "run", "--enable-api", "-i", os.environ.get("RASA_HOST", "127.0.0.1"),
                 "-p", str(self.rasa_port), "-m", str(self.model_dir), "--endpoints", self.endpoints,
                 "--credentials", "credentials.yml"]
-        token = self.env().get("RASA_API_TOKEN")
-        if token:
-            args += ["--auth-token", token]
-        if self.env().get("LOG_FORMAT", "").lower() == "json":
+        env = self.env()
+        if env.get("RASA_API_TOKEN"):
+            args += ["--auth-token", env["RASA_API_TOKEN"]]
+        if env.get("LOG_FORMAT", "").lower() == "json":
             args += ["--logging-config-file", "deploy/rasa-logging.yml"]
         self._spawn("rasa", args)
 

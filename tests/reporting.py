@@ -1,6 +1,9 @@
-"""Figures a test prints for the report (how many inputs were tried)."""
+"""What the hostile-input and fuzz tests watch and report: errors logged
+while they run, and how many inputs they tried."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
@@ -17,3 +20,21 @@ def show_in_test_output(request: pytest.FixtureRequest, line: str) -> None:
             reporter.write_line(line)
     else:
         reporter.write_line(line)
+
+
+class ErrorLog(logging.Handler):
+    """Every ERROR (and our handlers' 'failed' warnings) logged while a test runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR or "handler failed" in record.getMessage():
+            self.records.append(record)
+
+    def take(self) -> list[str]:
+        """The records so far, as text; the log starts empty again."""
+        taken = [f"{r.name}: {r.getMessage()[:300]}" for r in self.records]
+        self.records.clear()
+        return taken

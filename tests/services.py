@@ -70,7 +70,7 @@ def start_postgres(folder: Path, port: int, password: str) -> Postgres:
                                          "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}"],
                                stdout=subprocess.DEVNULL, stderr=open(folder / "postgres.log", "ab"))
     env = dict(os.environ, PGPASSWORD=password)
-    psql = [str(bin_dir.parent / "bin" / "psql") if (bin_dir / "psql").exists() else "psql",
+    psql = [str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql",
             "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
     deadline = time.monotonic() + 60
     while subprocess.run(psql + ["-c", "select 1"], env=env, capture_output=True).returncode != 0:

@@ -46,8 +46,15 @@ from bot.sms_channel import sign
 from bot.store import Store
 from bot.translate import Translator
 from locales.catalog import Catalog
-from tests.fakes.servers import FakeAssistant, FakeTelegram, LoopbackServer, callback_update, message_update
-from tests.reporting import show_in_test_output
+from tests.fakes.servers import (
+    FakeAssistant,
+    FakeTelegram,
+    LoopbackServer,
+    RecordingGateway,
+    callback_update,
+    message_update,
+)
+from tests.reporting import ErrorLog, show_in_test_output
 
 CATALOG = Catalog.load()
 SEED = 20261122
@@ -78,15 +85,6 @@ def enc(text: str) -> bytes:
 # -- the servers --------------------------------------------------------------------------------
 
 
-class RecordingGateway:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    async def send(self, to: str, text: str, reference: str) -> str:
-        self.sent.append((to, text, reference))
-        return f"gw-{len(self.sent)}"
-
-
 def fake_rasa() -> Starlette:
     """Answers /status (and anything else) like a healthy Rasa, for /readyz."""
 
@@ -94,16 +92,6 @@ def fake_rasa() -> Starlette:
         return JSONResponse({"model_file": "models/fake.tar.gz"})
 
     return Starlette(routes=[Route("/{path:path}", anything)])
-
-
-class ErrorLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR or "handler failed" in record.getMessage():
-            self.records.append(f"{record.name}: {record.getMessage()[:300]}")
 
 
 def settings_for(tmp: Path, rasa_url: str, **extra: object) -> Settings:
@@ -441,5 +429,6 @@ def test_fuzz_every_route(tmp_path: Path, request: pytest.FixtureRequest, record
         logging.getLogger().removeHandler(log)
     report(request, record_property, [first, second], len(set(templates) | set(twilio)))
     assert first.failures + second.failures == [], "\n".join((first.failures + second.failures)[:30])
-    assert log.records == [], "\n".join(log.records[:30])
+    errors = log.take()
+    assert errors == [], "\n".join(errors[:30])
     assert all(integrity(db) == "ok" for db in dbs)

@@ -53,11 +53,12 @@ from tests.fakes.servers import (
     FakeAssistant,
     FakeTelegram,
     LoopbackServer,
+    RecordingGateway,
     callback_update,
     message_update,
     wait_for,
 )
-from tests.reporting import show_in_test_output
+from tests.reporting import ErrorLog, show_in_test_output
 from tests.training_data import ROOT
 
 CATALOG = Catalog.load()
@@ -210,34 +211,6 @@ def broken_json(draw: st.DrawFn, valid: bytes, nest: bool = True) -> bytes:
 
 
 # -- shared fixtures ---------------------------------------------------------------------------
-
-
-class RecordingGateway:
-    """An SMS gateway in process: records what it is asked to send."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    async def send(self, to: str, text: str, reference: str) -> str:
-        self.sent.append((to, text, reference))
-        return f"gw-{len(self.sent)}"
-
-
-class ErrorLog(logging.Handler):
-    """Every ERROR (and our handlers' 'failed' warnings) logged while the module runs."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR or "handler failed" in record.getMessage():
-            self.records.append(record)
-
-    def take(self) -> list[str]:
-        taken = [f"{r.name}: {r.getMessage()}" for r in self.records]
-        self.records.clear()
-        return taken
 
 
 @pytest.fixture(scope="module", autouse=True)

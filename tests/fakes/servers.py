@@ -174,6 +174,17 @@ class FakeGateway:
         return [r["text"] for r in self.received]
 
 
+class RecordingGateway:
+    """An SMS gateway in process (no HTTP): records what it is asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    async def send(self, to: str, text: str, reference: str) -> str:
+        self.sent.append((to, text, reference))
+        return f"gw-{len(self.sent)}"
+
+
 class FakeAssistant:
     """Scripted stand-in for Rasa's REST channel."""
 
