@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from bot.assistant import AssistantClient, AssistantUnavailable, Reply, parse_reply
 from bot.payloads import sanitize
 from bot.privacy import pseudonym
-from bot.store import Store
+from bot.store import ERASED_SENDER, Store
 from locales.catalog import Catalog
 from nlu.langid import LanguageIdentifier
 from ops import metrics
@@ -128,7 +128,7 @@ class Conversations:
         answered = 0
         for row in self.store.pending_inbound(stale_after_seconds):
             deliver = deliverers.get(row["channel"])
-            if deliver is None:
+            if deliver is None or row["sender"] == ERASED_SENDER:
                 continue
             async with self._locks[row["sender"]]:
                 if not self.store.claim_inbound(row["id"], row["status"]):  # answered or taken meanwhile

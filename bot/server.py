@@ -29,7 +29,7 @@ from bot.desk import desk_app
 from bot.notify import notify_new_cases
 from bot.payloads import read_limited
 from bot.settings import Settings
-from bot.sms_channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway, local_secret
+from bot.sms_channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway
 from bot.store import Store
 from bot.telegram_channel import TelegramChannel
 from bot.tracker import TrackerDatabase
@@ -38,6 +38,7 @@ from bot.webchat import webchat_routes
 from locales.catalog import Catalog
 from ops import metrics
 from ops.logs import configure_logging
+from ops.secrets import local_secret
 
 logger = logging.getLogger(__name__)
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -21,8 +21,6 @@ import hmac
 import json
 import logging
 import math
-import os
-import secrets
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -146,19 +144,6 @@ class OutboxGateway:
         return f"outbox-{self.count}"
 
 
-def local_secret(path: Path) -> str:
-    """The local outbox's signing secret: made once, kept in a file only the
-    owner can read (never logged)."""
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secret)
-    return secret
-
-
 @dataclass(frozen=True)
 class SmsSettings:
     max_segments: int = 3
@@ -225,7 +210,7 @@ class SmsChannel:
             asked = self._delete_asked.pop(sender, None)
             if asked is not None and time.monotonic() - asked < 600:
                 await self.conversations.erase(sender)
-                self.store.record_inbound("sms", f"{message_id}:erased", sender, "")  # keeps the id seen
+                self.store.record_erased("sms", message_id)  # a gateway retry of it is still a duplicate
                 await self._say(sender, "delete.done", message_id, text)
                 return True
             self._delete_asked[sender] = time.monotonic()

@@ -46,6 +46,10 @@ _persist = retry(retry=retry_if_exception_type(sqlite3.OperationalError), stop=s
                  wait=wait_exponential(0.1, max=5), reraise=True)
 
 
+#: The sender column of rows kept only to recognise a message id after erasure.
+ERASED_SENDER = "erased"
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -266,6 +270,15 @@ class Store:
         with self._lock, self.db.conn:
             for table in ("inbound", "outbound", "options", "more", "optouts", "people"):
                 self.db.execute(f"delete from {table} where sender = ?", [sender])
+
+    def record_erased(self, channel: str, external_id: str) -> None:
+        """Remember that a message id was seen, after its sender was erased, so
+        a gateway's retry of it is not handled again. The row holds no sender
+        and is already answered, so nothing ever picks it up."""
+        with self._lock, self.db.conn:
+            self.db.execute("delete from inbound where channel = ? and external_id = ?", [channel, external_id])
+            self.db["inbound"].insert({"channel": channel, "external_id": external_id, "sender": ERASED_SENDER,
+                                       "text": "", "status": "answered", "created": now(), "answered": now()})
 
     def purge_older_than(self, days: int) -> int:
         """Retention: drop message texts older than `days` (keep the rows, so

@@ -170,7 +170,7 @@ def is_sqlite_file(path: Path) -> bool:
 
 def secret_files(folder: Path) -> list[Path]:
     """The project's secrets are small owner-only files next to the databases
-    (bot.sms_channel.local_secret writes var/sms-json-secret with mode 600):
+    (ops.secrets.local_secret writes var/sms-json-secret with mode 600):
     take every such file, so a new secret is backed up without a change here."""
     if not folder.is_dir():
         return []

@@ -146,7 +146,7 @@ def main() -> int:
         stack.start()
         figures["startup_seconds"] = round(time.perf_counter() - t0, 1)
         try:
-            parse = f"{stack.rasa_url}/model/parse"
+            parse = stack.api("/model/parse")
             rest = f"{stack.rasa_url}/webhooks/rest/webhook"
             for text in texts[:20]:  # warm-up
                 httpx.post(parse, json={"text": text}, timeout=30)

@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ops.secrets import local_secret
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
@@ -39,6 +41,9 @@ class Stack:
     endpoints: str = "endpoints.yml"  # deploy/endpoints.multi.yml: PostgreSQL + Redis
     #: Rasa sends it to the action server, which refuses calls without it.
     action_token: str = field(default_factory=lambda: os.environ.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(24))
+    #: Rasa's HTTP API always needs it (`?token=`): RASA_API_TOKEN, or one made
+    #: once in var/rasa-api-token (mode 600) for the operator and the scorers.
+    api_token: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -54,6 +59,10 @@ class Stack:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if not self.api_token:
+            self.api_token = os.environ.get("RASA_API_TOKEN") or local_secret(self.tracker_db.parent / "rasa-api-token")
 
     @property
     def rasa_url(self) -> str:
@@ -73,6 +82,8 @@ class Stack:
                 "ACTION_SERVER_URL": os.environ.get("ACTION_SERVER_URL",
                                                     f"http://127.0.0.1:{self.action_port}/webhook"),
                 "ACTION_SERVER_TOKEN": self.action_token,
+                "RASA_API_TOKEN": self.api_token,
+                "RASA_API_TOKEN_SOURCE": "operator" if os.environ.get("RASA_API_TOKEN") else "generated",
                 "TRACKER_DB": str(self.tracker_db.resolve()),
                 "BOT_DB": os.environ.get("BOT_DB") or str(self.tracker_db.resolve().parent / "bot.db"),
                 "RASA_URL": self.rasa_url,
@@ -95,18 +106,20 @@ class Stack:
         self._spawn("actions", [sys.executable, "-m", "actions.server"])
 
     def start_rasa(self) -> None:
-        """Rasa's HTTP API listens on RASA_HOST (127.0.0.1); with RASA_API_TOKEN
-        set, its API (not the channel webhooks) needs ?token=."""
+        """Rasa listens on RASA_HOST (127.0.0.1); its HTTP API always needs
+        the token, which `ops.rasa_serve` takes from the environment, never
+        from the command line."""
         self.tracker_db.parent.mkdir(parents=True, exist_ok=True)
-        args = [str(VENV_BIN / "rasa"), "run", "--enable-api", "-i", os.environ.get("RASA_HOST", "127.0.0.1"),
+        args = [sys.executable, "-m", "ops.rasa_serve", "--enable-api", "-i", os.environ.get("RASA_HOST", "127.0.0.1"),
                 "-p", str(self.rasa_port), "-m", str(self.model_dir), "--endpoints", self.endpoints,
                 "--credentials", "credentials.yml"]
-        env = self.env()
-        if env.get("RASA_API_TOKEN"):
-            args += ["--auth-token", env["RASA_API_TOKEN"]]
-        if env.get("LOG_FORMAT", "").lower() == "json":
+        if self.env().get("LOG_FORMAT", "").lower() == "json":
             args += ["--logging-config-file", "deploy/rasa-logging.yml"]
         self._spawn("rasa", args)
+
+    def api(self, path: str) -> str:
+        """A URL of Rasa's HTTP API with the token (tests, scorers, benchmark)."""
+        return f"{self.rasa_url}{path}{'&' if '?' in path else '?'}token={self.api_token}"
 
     def start_webchat(self) -> None:
         self._spawn("webchat", [sys.executable, "-m", "bot.server"])

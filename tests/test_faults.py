@@ -96,7 +96,7 @@ def test_rasa_killed_mid_conversation_and_started_again(stack) -> None:
     answer = outbound_texts(db, number)[-1]
     assert answer != texts.text("service.queued", "uk") and "barnehage" in answer.lower()
     # the conversation before the crash is still there (SQL tracker store)
-    events = httpx.get(f"{stack.rasa_url}/conversations/sms:{number}/tracker", timeout=30).json()["events"]
+    events = httpx.get(stack.api(f"/conversations/sms:{number}/tracker"), timeout=30).json()["events"]
     assert [e["text"] for e in events if e["event"] == "user"][:2] == [
         "Як записатися до сімейного лікаря?", "Скільки коштує дитячий садок?"]
 

@@ -96,7 +96,7 @@ def test_one_persons_simultaneous_messages_are_handled_one_at_a_time(cluster) ->
         for t in threads:
             t.join()
     assert len(results) == 10 and all(results)
-    events = httpx.get(f"{a.rasa_url}/conversations/{sender}/tracker", timeout=30).json()["events"]
+    events = httpx.get(a.api(f"/conversations/{sender}/tracker"), timeout=30).json()["events"]
     kinds = [e["event"] if e["event"] != "action" else f"action:{e['name']}" for e in events]
     users = [i for i, k in enumerate(kinds) if k == "user"]
     assert len(users) == 10, " ".join(kinds)

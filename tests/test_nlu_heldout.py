@@ -22,7 +22,7 @@ def test_heldout_scores(stack, capsys: pytest.CaptureFixture) -> None:
     out = ROOT / "var" / "heldout-score.json"
     out.parent.mkdir(exist_ok=True)
     result = subprocess.run([sys.executable, str(SCORER), str(ROOT / "tests" / "nlu" / "heldout.yml"),
-                             "--url", stack.rasa_url, "--json", str(out)], capture_output=True, text=True, timeout=600)
+                             "--url", stack.rasa_url, "--token", stack.api_token, "--json", str(out)], capture_output=True, text=True, timeout=600)
     with capsys.disabled():
         print("\n" + result.stdout)
     assert result.returncode == 0, result.stderr

@@ -224,6 +224,26 @@ def test_delete_twice_erases_the_person_and_their_cases(gateway: FakeGateway) ->
     assert [m["text_original"] for m in cases.messages(case["id"])] == [None]
 
 
+def test_an_erased_number_is_never_answered_again(gateway: FakeGateway) -> None:
+    """Security review, high: a row left by DELETE was answered by the retry
+    loop a minute later, bringing the person back and texting them."""
+    assistant, store, number = FakeAssistant(), Store(), "+4791113333"
+    settings = Settings(sms_gateway="json", sms_json_url=f"{gateway.url}/messages", sms_json_secrets=(SECRET,),
+                        retry_pending_seconds=0.1, stale_after_seconds=0.2)
+    with LoopbackServer(create_server(settings, assistant=assistant, store=store, catalog=CATALOG)) as server:
+        post_json(server, {"id": "e1", "from": number, "text": "hei"})
+        wait_for(lambda: len(gateway.received) == 1)
+        post_json(server, {"id": "e2", "from": number, "text": "DELETE"})
+        post_json(server, {"id": "e3", "from": number, "text": "DELETE"})
+        wait_for(lambda: len(gateway.received) == 3)
+        time.sleep(1.5)  # several retry rounds, each past the stale window
+        assert post_json(server, {"id": "e3", "from": number, "text": "DELETE"}).status_code == 200  # gateway retry
+        time.sleep(0.5)
+    assert len(gateway.received) == 3 and assistant.received == [(f"sms:{number}", "hei")]
+    kept = [row for table in ("inbound", "options", "more", "people") for row in store.rows(table)]
+    assert not [row for row in kept if number in json.dumps(row)]
+
+
 def test_retention_drops_old_texts(tmp_path) -> None:
     import sqlite3
 

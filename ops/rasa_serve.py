@@ -1,0 +1,52 @@
+"""Starts `rasa run` with its HTTP API behind a token that never appears on
+the command line (security review: an open API let anyone read every
+conversation or load a "model" from anywhere; a token passed with
+`--auth-token` is visible in `ps`).
+
+    RASA_API_TOKEN=... python -m ops.rasa_serve [rasa run options]
+
+The token comes from the environment only; without one, or with a
+non-loopback `-i` and no token chosen by the operator, it refuses to start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def rasa_argv(args: list[str], token: str) -> list[str]:
+    """The argument vector handed to Rasa's own CLI, inside this process."""
+    if "--auth-token" in args or any(a.startswith("--auth-token=") for a in args):
+        raise SystemExit("Give the token in RASA_API_TOKEN, not on the command line.")
+    return ["rasa", "run", *args, "--auth-token", token]
+
+
+def main() -> None:
+    token = os.environ.get("RASA_API_TOKEN", "")
+    if len(token) < 16:
+        raise SystemExit("RASA_API_TOKEN (16+ characters) is required: Rasa's HTTP API is never open.")
+    args = sys.argv[1:]
+    host = args[args.index("-i") + 1] if "-i" in args else "0.0.0.0"  # noqa: S104 - Rasa's own default
+    if not is_loopback(host) and os.environ.get("RASA_API_TOKEN_SOURCE") == "generated":
+        raise SystemExit(f"Rasa on {host} (not loopback) needs a RASA_API_TOKEN chosen by the operator.")
+    sys.argv = rasa_argv(args, token)
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
