@@ -6,10 +6,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import AssistantAction, Events, understood
+from actions.base import AssistantAction, Events, remember_unanswered, understood
 from actions.checklist import next_button
 from actions.knowledge import catalog, knowledge
-from actions.replies import topic_buttons
+from actions.replies import answer_buttons, topic_buttons
 from actions.turn import LAST_ANSWER_SLOT, Turn
 from ops import metrics
 
@@ -44,10 +44,30 @@ class ActionAnswerTopic(AssistantAction):
         named = turn.entity("answer") if turn.from_button else None
         if named in kb.answers and named.startswith(turn.topic + "/"):
             return give_answer(dispatcher, named, turn, step=turn.entity("step"))
-        answer_id = kb.answer_for(turn.topic, turn.question)
+        if turn.from_button:  # a topic button: the topic's main answer
+            answer_id = kb.answer_for(turn.topic, None)
+        elif turn.answer is None:  # a model without answer choice: the question within the topic
+            answer_id = kb.answer_for(turn.topic, turn.question)
+        else:
+            answer_id = turn.answer if turn.answer_sure and turn.answer.startswith(turn.topic + "/") else None
+            if answer_id not in kb.answers:
+                return no_answer(dispatcher, turn)
         if answer_id is None:  # a topic with no answer yet: show the menu
             texts = catalog()
             dispatcher.utter_message(text=texts.text("topics.choose", turn.language),
                                      buttons=topic_buttons(texts, turn.language))
             return understood()
         return give_answer(dispatcher, answer_id, turn)
+
+
+def no_answer(dispatcher: CollectingDispatcher, turn: Turn) -> Events:
+    """An honest "I have no sure answer": the closest answers as buttons, a
+    person offered, and the question recorded for the people who write the
+    knowledge base. Never an unrelated answer presented as the answer."""
+    texts, kb = catalog(), knowledge()
+    candidates = [a for a in turn.answer_candidates if a in kb.answers][:3]
+    buttons = answer_buttons(texts, turn.language, candidates) + topic_buttons(texts, turn.language, ["caseworker"])
+    dispatcher.utter_message(text=texts.text("answer.none", turn.language), buttons=buttons)
+    metrics.FALLBACKS.labels(turn.language, "no_answer").inc()
+    remember_unanswered(turn)
+    return understood()

@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.knowledge import catalog, knowledge
 from actions.replies import clarify_topics, topic_buttons
 from actions.settings import settings
-from actions.turn import LANGUAGE_SLOT, LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, Turn
+from actions.turn import DANGER_ASKED_SLOT, LANGUAGE_SLOT, LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, Turn
 from ops import metrics
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,13 @@ class AssistantAction(Action, abc.ABC):
         events: Events = []
         if tracker.get_slot(LANGUAGE_SLOT) != turn.language:
             events.append(SlotSet(LANGUAGE_SLOT, turn.language))
+        if tracker.get_slot(DANGER_ASKED_SLOT) and not turn.from_button and turn.emergency_tier != "clear":
+            from actions.emergency import answer_to_danger_question  # emergency builds on this module
+
+            answered = answer_to_danger_question(dispatcher, turn, tracker)
+            if answered is not None:  # a typed "yes"/"no" to "Is someone in danger right now?"
+                return events + answered
+            events.append(SlotSet(DANGER_ASKED_SLOT, None))  # a new message: the question lapses
         if self.gated and (self.unsure(turn) or turn.topic == "out_of_scope"):
             follow_up = follow_up_answer(turn, tracker.get_slot(LAST_ANSWER_SLOT))
             if follow_up:

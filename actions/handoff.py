@@ -31,8 +31,9 @@ EXCERPT_MESSAGES = 5
 
 
 class Handoff(Protocol):
-    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False) -> str:
-        """Hand the conversation to a person; return what to tell the person."""
+    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False, danger: str | None = None) -> str:
+        """Hand the conversation to a person; return what to tell the person.
+        `danger`: the kind of an emergency (nlu.safety.KINDS)."""
 
 
 def person_words(tracker: Tracker) -> list[str]:
@@ -50,7 +51,7 @@ class CaseHandoff:
             return text
         return self.translator.translate(text, lang, "nb") if self.translator else None
 
-    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False,
+    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False, danger: str | None = None,
                 at: dt.datetime | None = None) -> str:
         words = person_words(tracker)
         text = words[-1] if words else turn.text
@@ -60,7 +61,7 @@ class CaseHandoff:
             sender=sender, channel=sender.split(":", 1)[0] if ":" in sender else "rest", language=turn.language,
             topic="emergency" if urgent else (str(last_answer).split("/")[0] if last_answer else turn.topic),
             text=text, urgent=urgent, text_nb=self.to_norwegian(text, turn.language),
-            excerpt="\n".join(words[-EXCERPT_MESSAGES:]),
+            excerpt="\n".join(words[-EXCERPT_MESSAGES:]), danger=danger,
         )
         if new:
             metrics.CASES_OPENED.labels("urgent" if urgent else "case").inc()
@@ -80,7 +81,7 @@ class ContactInfoHandoff:
     """Tells the person how to reach the municipality and NAV themselves
     (the default until caseworkers read cases on the desk)."""
 
-    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False) -> str:
+    def request(self, tracker: Tracker, turn: Turn, urgent: bool = False, danger: str | None = None) -> str:
         return knowledge().text("emergency.follow_up" if urgent else "handoff.contact", turn.language)
 
 

@@ -15,6 +15,13 @@ def topic_buttons(catalog: Catalog, lang: str, topics: Iterable[str] = MENU_TOPI
     return [{"title": catalog.text(f"topic.{t}.button", lang), "payload": f"/{t}"} for t in topics]
 
 
+def answer_buttons(catalog: Catalog, lang: str, answer_ids: Iterable[str]) -> list[dict[str, str]]:
+    """Buttons that ask for one answer each ("Is it one of these?")."""
+    return [{"title": catalog.text("title." + a.replace("/", "."), lang),
+             "payload": f"/{a.split('/', 1)[0]}" + json.dumps({"answer": a}, separators=(",", ":"))}
+            for a in answer_ids]
+
+
 def language_buttons(catalog: Catalog) -> list[dict[str, str]]:
     return [
         {"title": name, "payload": "/language" + json.dumps({"lang": code}, separators=(",", ":"))}

@@ -17,6 +17,7 @@ LANGUAGE_SLOT = "language"
 PINNED_SLOT = "language_pinned"
 MISUNDERSTOOD_SLOT = "misunderstood"
 LAST_ANSWER_SLOT = "last_answer"
+DANGER_ASKED_SLOT = "danger_asked"  # the kind of a possible danger we asked about
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,13 @@ class Turn:
     text: str = ""
     entities: tuple[tuple[str, str], ...] = ()
     question_scores: tuple[tuple[str, float], ...] = ()
+    #: "clear" or "possible" for an emergency (nlu.components.EmergencySafetyNet), else None
+    emergency_tier: str | None = None
+    emergency_kind: str = "general"
+    #: The knowledge base's answer the NLU chose, whether it is sure, and the closest ones.
+    answer: str | None = None
+    answer_sure: bool = True
+    answer_candidates: tuple[str, ...] = ()
 
     def entity(self, name: str) -> str | None:
         return next((value for key, value in self.entities if key == name), None)
@@ -57,17 +65,25 @@ class Turn:
             from_button=text.startswith("/"),
             detected_language=detected if detected in LANGUAGES else None,
             detected_reliable=reliable,
-            language=reply_language(slots, detected if detected in LANGUAGES else None, reliable, default_language),
+            language=reply_language(slots, detected if detected in LANGUAGES else None, reliable, default_language,
+                                    hint=_hint(latest)),
             ranking=ranking,
             text=text,
             entities=tuple((str(e.get("entity")), str(e.get("value"))) for e in latest.get("entities") or []
                            if isinstance(e, Mapping)),
             question_scores=tuple((str(k), float(v)) for k, v in (latest.get("question_scores") or {}).items()),
+            emergency_tier=_emergency(latest).get("tier"),
+            emergency_kind=str(_emergency(latest).get("kind") or "general"),
+            answer=_answer(latest).get("id"),
+            answer_sure=bool(_answer(latest).get("sure", True)),
+            answer_candidates=tuple(str(c) for c in _answer(latest).get("candidates") or ()),
         )
 
 
-def reply_language(slots: Mapping[str, Any], detected: str | None, reliable: bool, default: str) -> str:
-    """Pinned choice > reliable detection > remembered language > best guess > default.
+def reply_language(slots: Mapping[str, Any], detected: str | None, reliable: bool, default: str,
+                   hint: str | None = None) -> str:
+    """Pinned choice > reliable detection > remembered language > the
+    channel's hint (Telegram's language_code) > best guess > default.
 
     A one-word message ("NAV", "ok") is never reliable, so it cannot flip the
     language a person has been using.
@@ -80,7 +96,25 @@ def reply_language(slots: Mapping[str, Any], detected: str | None, reliable: boo
         return detected
     if remembered:
         return remembered
+    if hint in LANGUAGES:
+        return str(hint)
     return detected or default
+
+
+def _hint(latest: Mapping[str, Any]) -> str | None:
+    metadata = latest.get("metadata")
+    hint = metadata.get("language_hint") if isinstance(metadata, Mapping) else None
+    return str(hint) if hint in LANGUAGES else None
+
+
+def _emergency(latest: Mapping[str, Any]) -> Mapping[str, Any]:
+    value = latest.get("emergency")
+    return value if isinstance(value, Mapping) else {}
+
+
+def _answer(latest: Mapping[str, Any]) -> Mapping[str, Any]:
+    value = latest.get("answer_choice")
+    return value if isinstance(value, Mapping) else {}
 
 
 def _question(latest: Mapping[str, Any], topic: str) -> str | None:

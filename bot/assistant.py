@@ -54,9 +54,14 @@ class AssistantClient:
             raise RuntimeError("no tracker store configured: cannot erase conversations")
         await asyncio.to_thread(self._tracker.forget, sender_id)
 
-    async def send(self, sender_id: str, text: str) -> list[Reply]:
+    async def send(self, sender_id: str, text: str, metadata: dict[str, str] | None = None) -> list[Reply]:
+        """The assistant's replies to one message. `metadata` travels with the
+        message to the actions (e.g. Telegram's `language_hint`)."""
+        body: dict[str, object] = {"sender": sender_id, "message": text}
+        if metadata:
+            body["metadata"] = metadata
         try:
-            response = await self._client.post(self._url, json={"sender": sender_id, "message": text})
+            response = await self._client.post(self._url, json=body)
             response.raise_for_status()
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:

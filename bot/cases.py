@@ -19,7 +19,9 @@ from typing import Any
 
 from bot.db import check_writable, migration, open_database
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Dangers in which contacting the person unasked could endanger them.
+CAUTION_DANGERS = frozenset({"violence", "child"})
 STATUSES = ("open", "claimed", "answered", "closed")
 URGENCY_ORDER = {"urgent": 0, "normal": 1}
 _DUMMY = "scrypt$16384$8$1$00$00"  # checked for unknown users, so timing does not reveal them
@@ -81,15 +83,22 @@ class CaseStore:
                 self.db["cases"].add_column("notified", int)
                 self.db["unanswered"].create({"id": int, "at": str, "language": str, "topic": str, "text": str,
                                               "text_nb": str}, pk="id")
+            if version < 3:  # the kind of danger of an urgent case, and whether contact must be asked first
+                self.db["cases"].add_column("danger", str)
+                self.db["cases"].add_column("contact_caution", int)
 
     def _audit(self, actor: str, action: str, case_id: int | None, details: dict | None = None) -> None:
         self.db["audit"].insert({"at": now(), "actor": actor, "action": action, "case_id": case_id,
                                  "details": json.dumps(details or {}, ensure_ascii=False)})
 
     def open_case(self, *, sender: str, channel: str, language: str, topic: str, text: str, urgent: bool = False,
-                  text_nb: str | None = None, excerpt: str = "") -> tuple[dict[str, Any], bool]:
+                  text_nb: str | None = None, excerpt: str = "", danger: str | None = None) -> tuple[dict[str, Any], bool]:
         """Open a case, or add to the person's open one. Returns (case, new?).
-        An urgent request makes an open case urgent."""
+        An urgent request makes an open case urgent. `danger` is the kind of
+        an emergency; violence against the person or a child marks the case
+        `contact_caution`: nobody calls back or writes first without asking,
+        since someone else may hold the phone."""
+        caution = int(danger in CAUTION_DANGERS)
         with self._lock, self.db.conn:
             open_rows = list(self.db["cases"].rows_where("sender = ? and status != 'closed'", [sender],
                                                          order_by="id desc", limit=1))
@@ -98,6 +107,10 @@ class CaseStore:
                 changes = {"updated": now(), "status": "open" if case["status"] == "answered" else case["status"]}
                 if urgent:
                     changes["urgency"] = "urgent"
+                if danger:
+                    changes["danger"] = danger
+                if caution:
+                    changes["contact_caution"] = 1
                 self.db["cases"].update(case["id"], changes)
                 self._add_message(case["id"], "in", "person", text, text_nb)
                 self._audit("person", "added", case["id"], {"urgent": urgent})
@@ -110,6 +123,7 @@ class CaseStore:
                 "reference": reference, "created": now(), "updated": now(), "channel": channel, "sender": sender,
                 "language": language, "topic": topic, "urgency": "urgent" if urgent else "normal", "status": "open",
                 "text_original": text, "text_nb": text_nb, "excerpt": excerpt[:1000],
+                "danger": danger, "contact_caution": caution,
             }).last_pk
             self._add_message(case_id, "in", "person", text, text_nb)
             self._audit("person", "opened", case_id, {"urgent": urgent, "topic": topic, "language": language})

@@ -55,7 +55,8 @@ class Conversations:
         lang = self.language_of(sender, text)
         return self.catalog.text(key, lang, **values), lang
 
-    async def handle(self, channel: str, external_id: str, sender: str, text: str, deliver: Deliver) -> bool:
+    async def handle(self, channel: str, external_id: str, sender: str, text: str, deliver: Deliver,
+                     hint: str | None = None) -> bool:
         """Handle one inbound message; False if it was a duplicate. What is
         stored and asked is `bot.payloads.sanitize(text)`: valid Unicode, and
         a "/" payload only in a shape our buttons produce (else plain words)."""
@@ -70,22 +71,25 @@ class Conversations:
             await deliver(sender, [Reply(notice)], lang)
             self.store.set_inbound_status(inbound_id, "answered")
             return True
-        await self.process(inbound_id, sender, text, deliver)
+        await self.process(inbound_id, sender, text, deliver, hint)
         return True
 
-    async def process(self, inbound_id: int, sender: str, text: str, deliver: Deliver) -> None:
-        """Answer a message already recorded; one person's messages in order."""
+    async def process(self, inbound_id: int, sender: str, text: str, deliver: Deliver,
+                      hint: str | None = None) -> None:
+        """Answer a message already recorded; one person's messages in order.
+        `hint`: a language the channel knows the person uses (Telegram's
+        language_code), a first guess for someone new."""
         async with self._locks[sender]:
-            await self._answer(inbound_id, sender, text, deliver, notify=True)
+            await self._answer(inbound_id, sender, text, deliver, notify=True, hint=hint)
 
     async def _answer(self, inbound_id: int, sender: str, text: str, deliver: Deliver, notify: bool,
-                      kept: tuple[list[Reply], str] | None = None) -> bool:
+                      kept: tuple[list[Reply], str] | None = None, hint: str | None = None) -> bool:
         """Ask the assistant (unless its replies were `kept` from an earlier
         try), keep the replies, deliver them, then mark the message answered."""
         channel, started = metrics.channel_of(sender), time.monotonic()
         if kept is None:
             try:
-                replies = await self.assistant.send(sender, text)
+                replies = await self.assistant.send(sender, text, {"language_hint": hint} if hint else None)
             except AssistantUnavailable:
                 self.store.set_inbound_status(inbound_id, "pending")
                 metrics.ASSISTANT_DOWN.labels(channel).inc()

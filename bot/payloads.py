@@ -111,6 +111,10 @@ def _valid(intent: str, entities: dict[str, str]) -> bool:
         return entities == {"show": "checklist"}
     if intent == "interpreter" and "request" in entities:  # /interpreter{"request":"yes"}
         return entities == {"request": "yes"}
+    if intent == "emergency":  # /emergency{"danger":"yes"}: "Is someone in danger right now?"
+        return entities.keys() == {"danger"} and entities["danger"] in ("yes", "no")
+    if entities.keys() == {"answer"}:  # /fastlege{"answer":"fastlege/get_gp"}: "Is it one of these?"
+        return entities["answer"] in _answer_ids() and entities["answer"].split("/", 1)[0] == intent
     # A checklist step: /fastlege{"answer":"fastlege/get_gp","step":"1"}
     answer, step = entities.get("answer", ""), entities.get("step", "")
     return (entities.keys() == {"answer", "step"} and answer in _answer_ids()

@@ -30,6 +30,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from bot.assistant import Button, Reply
 from bot.conversation import Conversations
 from bot.store import Store
+from nlu.langid import LANGUAGES
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,21 @@ DELETE_YES, DELETE_NO = "del:yes", "del:no"
 CHECKLIST_PAYLOAD = '/greet{"show":"checklist"}'  # the first-weeks checklist (actions/checklist.py)
 TOPIC_PAYLOADS = ("fastlege", "nav", "intro_program", "school", "barnehage", "housing", "interpreter", "caseworker")
 _SENTENCE_END = re.compile(r"(?<=[.!?።؟…])\s+|\n+")
+
+
+#: Telegram's IETF codes for Norwegian all mean our Bokmål.
+_TELEGRAM_ALIASES = {"no": "nb", "nn": "nb", "prs": "fa"}
+
+
+def language_hint(language_code: str | None) -> str | None:
+    """One of our languages from Telegram's `language_code` ("uk", "pt-br",
+    "nb"), else None. Only a first guess for someone new: what the person
+    writes, or chooses, decides (actions.turn.reply_language)."""
+    if not language_code:
+        return None
+    base = language_code.lower().replace("_", "-").split("-", 1)[0]
+    base = _TELEGRAM_ALIASES.get(base, base)
+    return base if base in LANGUAGES else None
 
 
 def sender_of(chat_id: int) -> str:
@@ -152,12 +168,13 @@ class TelegramChannel:
             return
         await self._typing(chat.id)
         sender = sender_of(chat.id)
+        hint = language_hint(update.effective_user.language_code if update.effective_user else None)
         if not ours:
-            await self.conversations.handle("telegram", str(update.update_id), sender, text, self.deliver)
+            await self.conversations.handle("telegram", str(update.update_id), sender, text, self.deliver, hint)
             return
         inbound_id = self.store.record_inbound("telegram", str(update.update_id), sender, text)
         if inbound_id is not None:  # else Telegram sent this update again
-            await self.conversations.process(inbound_id, sender, text, self.deliver)
+            await self.conversations.process(inbound_id, sender, text, self.deliver, hint)
 
     async def _say(self, update: Update, key: str, buttons: tuple[Button, ...] = (), text: str = "") -> None:
         chat = update.effective_chat

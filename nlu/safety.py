@@ -19,32 +19,45 @@ import yaml
 
 from nlu.text import normalize, unify_letters
 
+# The kinds of danger, each with its own help (actions/emergency.py):
+# suicide (and self-harm), violence (incl. threats and sexual violence),
+# poisoning (overdose, swallowed medicine or chemicals), medical (breathing,
+# unconscious, chest pain, bleeding, seizure, stroke, drowning, accident),
+# missing (a missing child or person), fire (fire, smoke, gas), child (a child
+# exposed to violence or neglect). `general` is any other danger.
+KINDS = ("suicide", "violence", "poisoning", "medical", "missing", "fire", "child", "general")
+
 
 @dataclass(frozen=True)
 class SafetyMatch:
     language: str
     pattern: str
+    kind: str = "general"
 
 
 class SafetyNet:
     """Compiled emergency patterns for all languages."""
 
-    def __init__(self, patterns: Iterable[tuple[str, str]]) -> None:
-        self._compiled: list[tuple[str, str, re.Pattern[str]]] = []
-        for language, pattern in patterns:
+    def __init__(self, patterns: Iterable[tuple[str, str] | tuple[str, str, str]]) -> None:
+        self._compiled: list[tuple[str, str, str, re.Pattern[str]]] = []
+        for language, pattern, *kind in patterns:
             regex = re.compile(unify_letters(pattern), re.IGNORECASE | re.UNICODE)
-            self._compiled.append((language, pattern, regex))
+            self._compiled.append((language, pattern, kind[0] if kind else "general", regex))
 
     @classmethod
     def from_directory(cls, directory: Path) -> SafetyNet:
         """Load every `<lang>.yml` in the directory; a bad pattern fails loudly
         at start-up rather than silently missing emergencies later."""
-        pairs: list[tuple[str, str]] = []
+        pairs: list[tuple[str, str, str]] = []
         for path in sorted(Path(directory).glob("*.yml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             language = data.get("language", path.stem)
             for pattern in data.get("patterns") or []:
-                pairs.append((language, str(pattern)))
+                pairs.append((language, str(pattern), "general"))
+            for kind, patterns in (data.get("kinds") or {}).items():
+                if kind not in KINDS:
+                    raise ValueError(f"{path}: unknown danger kind {kind!r} (known: {', '.join(KINDS)})")
+                pairs.extend((language, str(pattern), kind) for pattern in patterns or [])
         if not pairs:
             raise ValueError(f"no emergency patterns found in {directory}")
         return cls(pairs)
@@ -55,7 +68,7 @@ class SafetyNet:
     def match(self, text: str) -> SafetyMatch | None:
         """The first pattern that matches the message, or None."""
         normalized = normalize(text)
-        for language, pattern, regex in self._compiled:
+        for language, pattern, kind, regex in self._compiled:
             if regex.search(normalized):
-                return SafetyMatch(language, pattern)
+                return SafetyMatch(language, pattern, kind)
         return None

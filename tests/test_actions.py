@@ -215,3 +215,43 @@ def test_checklist_is_offered_walked_and_finished() -> None:
                                                    entities=[{"entity": "answer", "value": steps()[last].answer},
                                                              {"entity": "step", "value": str(last)}]))
     assert sent(messages, "checklist.done", "en")
+
+
+def answer_tracker(answer: str, sure: bool, candidates: list[str], intent: str = "housing") -> Tracker:
+    t = tracker("can I keep a cat in my flat?", intent=intent)
+    t.latest_message["answer_choice"] = {"id": answer, "confidence": 0.9 if sure else 0.1, "sure": sure,
+                                         "candidates": candidates}
+    return t
+
+
+def test_a_sure_answer_is_given() -> None:
+    messages, _ = run(ActionAnswerTopic(), answer_tracker("housing/house_rules", True, ["housing/house_rules"]))
+    assert messages[0]["text"] == knowledge().render("housing/house_rules", "en")
+
+
+def test_no_sure_answer_is_said_honestly_with_the_closest_answers_and_a_person() -> None:
+    candidates = ["housing/house_rules", "housing/lease", "housing/landlord_problems"]
+    messages, _ = run(ActionAnswerTopic(), answer_tracker("housing/house_rules", False, candidates))
+    assert sent(messages, "answer.none", "en")
+    payloads = [b["payload"] for b in messages[0]["buttons"]]
+    assert payloads == ['/housing{"answer":"housing/house_rules"}', '/housing{"answer":"housing/lease"}',
+                        '/housing{"answer":"housing/landlord_problems"}', "/caseworker"]
+    titles = [b["title"] for b in messages[0]["buttons"]]
+    assert titles[0] == catalog().text("title.housing.house_rules", "en")
+    assert not any(m["text"] == knowledge().render("housing/house_rules", "en") for m in messages)
+
+
+def test_an_answer_from_another_topic_is_not_given_as_this_topics_answer() -> None:
+    messages, _ = run(ActionAnswerTopic(), answer_tracker("nav/contact", True, ["nav/contact"], intent="housing"))
+    assert sent(messages, "answer.none", "en")
+
+
+def test_an_answer_button_is_answered_and_passes_the_payload_check() -> None:
+    from bot.payloads import sanitize
+
+    payload = '/housing{"answer":"housing/lease"}'
+    assert sanitize(payload) == payload
+    assert sanitize('/housing{"answer":"nav/contact"}') != '/housing{"answer":"nav/contact"}'
+    t = tracker(payload, intent="housing", entities=[{"entity": "answer", "value": "housing/lease"}])
+    messages, _ = run(ActionAnswerTopic(), t)
+    assert messages[0]["text"] == knowledge().render("housing/lease", "en")
