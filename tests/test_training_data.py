@@ -3,6 +3,7 @@ held-out test set."""
 
 from collections import Counter
 
+import pytest
 import yaml
 
 from tests.training_data import ROOT, blocks, examples
@@ -44,6 +45,17 @@ def test_heldout_is_never_trained_on() -> None:
     assert [e["text"] for e in heldout if e["text"].strip().casefold() in trained] == []
     assert {e["lang"] for e in heldout} == LANGUAGES
     assert {e["topic"] for e in heldout} == TOPICS
+
+
+@pytest.mark.parametrize("kind", ["answers", "long", "emergency"])
+def test_new_heldout_files_are_never_trained_on(kind: str) -> None:
+    from scripts.heldout import examples as heldout_examples
+
+    trained = {ex.text.strip().casefold() for ex in examples()}
+    heldout = heldout_examples(kind)
+    assert {e["lang"] for e in heldout} == LANGUAGES
+    assert [e["text"] for e in heldout if e["text"].strip().casefold() in trained] == []
+    assert all(e["topic"] in TOPICS for e in heldout)
 
 
 def test_every_question_has_a_response_and_back() -> None:
