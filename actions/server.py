@@ -22,6 +22,7 @@ from sanic.request import Request
 
 from ops import metrics
 from ops.logs import configure_logging
+from ops.secrets import owner_only, restrict
 
 logger = logging.getLogger(__name__)
 PROTECTED = ("/webhook", "/actions")
@@ -72,9 +73,12 @@ def create_action_app(token: str = "") -> Sanic:
 
 
 def main() -> None:
+    owner_only()  # the case database and its -wal/-shm: the owner's only
+    from actions.settings import Settings
     from scripts.stack import load_env_file
 
     load_env_file()
+    restrict(os.environ.get("CASES_DB") or Settings.cases_db)  # a file an older version made readable
     configure_logging("actions")
     host, port = os.environ.get("ACTION_HOST", "127.0.0.1"), int(os.environ.get("ACTION_PORT", "5055"))
     app = create_action_app(os.environ.get("ACTION_SERVER_TOKEN", ""))

@@ -38,7 +38,7 @@ from bot.webchat import webchat_routes
 from locales.catalog import Catalog
 from ops import metrics
 from ops.logs import configure_logging
-from ops.secrets import local_secret
+from ops.secrets import local_secret, owner_only, restrict
 
 logger = logging.getLogger(__name__)
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -307,13 +307,20 @@ def _telegram_webhook(telegram: TelegramChannel, store: Store, settings: Setting
 
 
 def main() -> None:
+    owner_only()  # databases, -wal/-shm, secrets: the owner's only
     import uvicorn
 
+    from bot import privacy
     from scripts.stack import load_env_file
 
     load_env_file()
     configure_logging("channels")
     settings = Settings.from_env()
+    restrict(settings.bot_db, settings.cases_db)  # files an older version made readable
+    try:
+        privacy.configure(settings.log_salt, Path(settings.bot_db).parent)
+    except privacy.SaltError as exc:
+        raise SystemExit(f"error: {exc}") from None
     # ws="none": Rasa pins an old websockets that uvicorn cannot use; no websockets are served.
     uvicorn.run(create_server(settings), host=settings.webchat_host, port=settings.webchat_port,
                 log_level="warning", ws="none")

@@ -35,6 +35,10 @@ def rasa_argv(args: list[str], token: str) -> list[str]:
 
 
 def main() -> None:
+    from ops.secrets import owner_only, restrict
+
+    owner_only()  # the tracker store, its -wal/-shm and Rasa's files: the owner's only
+    restrict(os.environ.get("TRACKER_DB"))  # a file an older version made readable
     token = os.environ.get("RASA_API_TOKEN", "")
     if len(token) < 16:
         raise SystemExit("RASA_API_TOKEN (16+ characters) is required: Rasa's HTTP API is never open.")

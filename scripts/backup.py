@@ -18,6 +18,15 @@ Why it works the way it does:
   aside to `<name>.before-restore-<UTC time>`.
 - A backup is written under a hidden `.partial` name and renamed when
   complete, so a half-written backup never looks like a good one.
+- Restore trusts nothing in the backup (whoever can edit a copy must not be
+  able to write outside the database folders or choose modes): file names
+  must be the project's own (`bot.db`, `cases.db`, `tracker.db` or
+  `tracker.pgdump`, secrets named `<words>-secret|-token|-key`), so no name
+  holds a folder or `..`; every restored file is mode 600 whatever the
+  manifest says; with BACKUP_SIGNING_KEY (or BACKUP_SIGNING_KEY_FILE), kept
+  apart from the backups, `create` signs the manifest (HMAC-SHA256, in
+  manifest.sig) and `verify`/`restore` refuse a backup whose signature is
+  missing or wrong.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -41,6 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from ops.secrets import owner_only
 from scripts.stack import ROOT, load_env_file
 
 FORMAT = 1
@@ -53,6 +64,17 @@ DATABASES = (("bot", "BOT_DB", "var/bot.db"), ("cases", "CASES_DB", "var/cases.d
 DEFAULT_BACKUP_DIR = "var/backups"
 SECRET_MAX_BYTES = 64 * 1024
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+# The only names a backup's files may have: a database's file is its name
+# with the kind's suffix; the project's secrets (ops.secrets.local_secret:
+# sms-json-secret, rasa-api-token, log-pseudonym-key, ...) are lower-case
+# words ending in -secret, -token or -key. No folder, no dot, no "..".
+DATABASE_FILES = {"sqlite": ".db", "postgresql": ".pgdump"}
+SECRET_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*-(?:secret|token|key)")
+RESTORED_MODE = 0o600
+SIGNATURE = "manifest.sig"
+SIGNATURE_PREFIX = "hmac-sha256:"
+SIGNING_KEY_MIN_CHARS = 32
+HEX64 = re.compile(r"[0-9a-f]{64}")
 STAMP = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?$")
 
 
@@ -171,13 +193,14 @@ def is_sqlite_file(path: Path) -> bool:
 def secret_files(folder: Path) -> list[Path]:
     """The project's secrets are small owner-only files next to the databases
     (ops.secrets.local_secret writes var/sms-json-secret with mode 600):
-    take every such file, so a new secret is backed up without a change here."""
+    take every such file named like one (SECRET_NAME), so a new secret is
+    backed up without a change here. Other files are not taken: every
+    process makes its files owner-only, so the mode alone says nothing."""
     if not folder.is_dir():
         return []
     found = []
     for path in sorted(folder.iterdir()):
-        if (not path.is_file() or path.is_symlink() or ".before-restore-" in path.name
-                or path.name.endswith(SQLITE_SIDE_FILES) or path.name.startswith(".")):
+        if not SECRET_NAME.fullmatch(path.name) or path.is_symlink() or not path.is_file():
             continue
         st = path.stat()
         if st.st_mode & 0o077 == 0 and st.st_size <= SECRET_MAX_BYTES and not is_sqlite_file(path):
@@ -244,7 +267,8 @@ def check_sqlite(path: Path) -> str | None:
 def restore_sqlite(backup: Path, entry: dict[str, Any], target: Path) -> dict[str, int]:
     """Copy a verified backup into place through the backup API, into a
     temporary file renamed over the target, so the target is never half
-    written. Restores the journal mode and file mode the database had."""
+    written. Restores the journal mode the database had; the file is mode
+    600 whatever the manifest says."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.restoring")
     for leftover in [tmp, *(Path(f"{tmp}{s}") for s in SQLITE_SIDE_FILES)]:
@@ -263,7 +287,7 @@ def restore_sqlite(backup: Path, entry: dict[str, Any], target: Path) -> dict[st
             dst.close()  # last connection: a -wal is checkpointed and removed
     finally:
         src.close()
-    os.chmod(tmp, int(entry.get("mode", "600"), 8))
+    os.chmod(tmp, RESTORED_MODE)
     give_to_folder_owner(tmp)
     fsync(tmp)
     os.replace(tmp, target)
@@ -417,6 +441,7 @@ def create(dest: Path | None, keep: int | None) -> Path:
         pg_tool("pg_dump")  # fail before anything is written, not halfway
     root = backup_root()
     final = dest if dest is not None else new_backup_dir(root)
+    key = signing_key(final)
     if final.exists():
         if not final.is_dir() or any(final.iterdir()):
             raise BackupError(f"{final} exists and is not empty")
@@ -426,7 +451,10 @@ def create(dest: Path | None, keep: int | None) -> Path:
     work.mkdir(mode=0o700)
     try:
         manifest = build(targets, work)
-        write_private(work / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
+        raw = json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n"
+        write_private(work / MANIFEST, raw)
+        if key is not None:
+            write_private(work / SIGNATURE, sign(key, raw).encode() + b"\n")
         fsync(work)
         os.chmod(work, 0o700)
         work.rename(final)
@@ -434,7 +462,7 @@ def create(dest: Path | None, keep: int | None) -> Path:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    summary(final, manifest, targets)
+    summary(final, manifest, targets, key is not None)
     if keep is not None:
         for old in prune(root, keep):
             print(f"  pruned {shown(old)}")
@@ -468,7 +496,7 @@ def build(targets: dict[str, Target], work: Path) -> dict[str, Any]:
     return {"format": FORMAT, "created": created.isoformat(), "databases": databases, "secrets": secrets}
 
 
-def summary(final: Path, manifest: dict[str, Any], targets: dict[str, Target]) -> None:
+def summary(final: Path, manifest: dict[str, Any], targets: dict[str, Target], signed: bool = False) -> None:
     print(f"Backup written to {shown(final)} (mode 700, files 600)")
     for name, info in manifest["databases"].items():
         if info["status"] != "ok":
@@ -479,6 +507,8 @@ def summary(final: Path, manifest: dict[str, Any], targets: dict[str, Target]) -
         print(f"  {name:8} {info['source']} -> {info['file']}: {counted}, {info['bytes'] // 1024} KiB")
     if manifest["secrets"]:
         print(f"  secrets  {', '.join(s['file'] for s in manifest['secrets'])}")
+    print(f"  manifest signed ({SIGNATURE}, key from {key_source()})" if signed else
+          "  manifest not signed (set BACKUP_SIGNING_KEY or BACKUP_SIGNING_KEY_FILE to sign it)")
     note = stack_note(targets)
     if note:
         print(note)
@@ -500,29 +530,144 @@ def prune(root: Path, keep: int) -> list[Path]:
     return old
 
 
+# -- signing ---------------------------------------------------------------------------------------------------------
+def key_source() -> str:
+    return "BACKUP_SIGNING_KEY_FILE" if os.environ.get("BACKUP_SIGNING_KEY_FILE") else "BACKUP_SIGNING_KEY"
+
+
+def signing_key(folder: Path) -> bytes | None:
+    """The key that signs manifests: BACKUP_SIGNING_KEY, or the file named by
+    BACKUP_SIGNING_KEY_FILE (32+ characters). None when neither is set. A key
+    file that a backup would hold (next to a database) or that lies among the
+    backups is refused: whoever can change a backup must not find the key."""
+    env = os.environ
+    key, file = env.get("BACKUP_SIGNING_KEY", ""), env.get("BACKUP_SIGNING_KEY_FILE", "")
+    if key and file:
+        raise BackupError("set BACKUP_SIGNING_KEY or BACKUP_SIGNING_KEY_FILE, not both")
+    if file:
+        path = project_path(file).resolve()
+        backed_up = {t.path.resolve().parent for t in configured_targets().values()}
+        among = [p for p in (backup_root(), folder) if p.resolve() == path or p.resolve() in path.parents]
+        if path.parent in backed_up or among:
+            raise BackupError(f"BACKUP_SIGNING_KEY_FILE {path} is where backups are (or would be backed up): keep the "
+                              f"key apart from the backups, e.g. in /etc/nabo/backup-signing-key")
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BackupError(f"BACKUP_SIGNING_KEY_FILE: cannot read {path} ({exc})") from exc
+    if not key:
+        return None
+    if len(key) < SIGNING_KEY_MIN_CHARS:
+        raise BackupError(f"{key_source()} must be {SIGNING_KEY_MIN_CHARS}+ characters, e.g. from "
+                          f"`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    return key.encode("utf-8")
+
+
+def sign(key: bytes, manifest: bytes) -> str:
+    return SIGNATURE_PREFIX + hmac.new(key, manifest, hashlib.sha256).hexdigest()
+
+
+def check_signature(folder: Path, raw: bytes) -> bool:
+    """With a signing key the manifest must carry a matching signature; a
+    signed backup is never accepted unchecked. True when it was checked."""
+    key = signing_key(folder)
+    sig_path = folder / SIGNATURE
+    if key is None:
+        if sig_path.exists():
+            raise BackupError(f"{folder} is signed ({SIGNATURE}); set BACKUP_SIGNING_KEY or BACKUP_SIGNING_KEY_FILE "
+                              f"to the key it was made with, so the signature can be checked")
+        return False
+    if sig_path.is_symlink() or not sig_path.is_file():
+        raise BackupError(f"{folder} has no {SIGNATURE}, but {key_source()} is set: an unsigned backup is refused "
+                          f"(it may have been altered)")
+    given = sig_path.read_bytes().strip()
+    if not hmac.compare_digest(given, sign(key, raw).encode()):
+        raise BackupError(f"{folder / SIGNATURE}: the signature does not match the manifest: it was altered, or "
+                          f"signed with another key")
+    return True
+
+
 # -- verify ----------------------------------------------------------------------------------------------------------
-def read_manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path) -> tuple[dict[str, Any], bool]:
+    """The manifest, its signature checked and every entry validated before
+    anything in it is used; and whether a signature was checked."""
+    path = folder / MANIFEST
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        if path.is_symlink():
+            raise BackupError(f"{path} is a symbolic link")
+        raw = path.read_bytes()
+    except OSError as exc:
         raise BackupError(f"{folder} has no readable {MANIFEST} ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise BackupError(f"{folder / MANIFEST}: unknown format {manifest.get('format')!r}")
-    return manifest
+    signed = check_signature(folder, raw)
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise BackupError(f"{folder} has no readable {MANIFEST} ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        format_ = manifest.get("format") if isinstance(manifest, dict) else None
+        raise BackupError(f"{path}: unknown format {format_!r}")
+    problems = manifest_problems(manifest)
+    if problems:
+        raise BackupError(f"{path} is refused: " + "; ".join(problems))
+    return manifest, signed
+
+
+def manifest_problems(manifest: dict[str, Any]) -> list[str]:
+    """What in a manifest could make a restore write anywhere but the
+    configured files: names other than the project's, unknown databases
+    or kinds, malformed checksums."""
+    names = [name for name, _, _ in DATABASES]
+    databases, secrets = manifest.get("databases"), manifest.get("secrets")
+    if not isinstance(manifest.get("created"), str) or not isinstance(databases, dict) or not isinstance(secrets, list):
+        return ["it lacks created, databases or secrets"]
+    problems = []
+    for name, info in databases.items():
+        if name not in names or not isinstance(info, dict):
+            problems.append(f"unknown database {name!r}")
+            continue
+        if info.get("status") == "missing":
+            continue
+        kind = info.get("kind")
+        if info.get("status") != "ok" or kind not in DATABASE_FILES or (kind == "postgresql" and name != "tracker"):
+            problems.append(f"{name}: unknown status or kind")
+        elif info.get("file") != name + DATABASE_FILES[kind]:
+            problems.append(f"{name}: file name {info.get('file')!r} is not {name + DATABASE_FILES[kind]}")
+        if not isinstance(info.get("sha256"), str) or not HEX64.fullmatch(info["sha256"]):
+            problems.append(f"{name}: no sha256")
+        if kind == "sqlite" and not (isinstance(info.get("tables"), dict) and isinstance(info.get("user_version"), int)):
+            problems.append(f"{name}: no tables or user_version")
+    seen = set()
+    for info in secrets:
+        file = info.get("file") if isinstance(info, dict) else None
+        if not isinstance(file, str) or not SECRET_NAME.fullmatch(file):
+            problems.append(f"secret file name {file!r} is not one the project makes (<words>-secret, -token or -key; "
+                            f"no folders, no dots)")
+            continue
+        if file in seen:
+            problems.append(f"secret {file} is listed twice")
+        seen.add(file)
+        if info.get("next_to") not in names:
+            problems.append(f"secret {file}: unknown database {info.get('next_to')!r}")
+        if not isinstance(info.get("sha256"), str) or not HEX64.fullmatch(info["sha256"]):
+            problems.append(f"secret {file}: no sha256")
+    return problems
 
 
 def verify(folder: Path) -> dict[str, Any]:
     """Check every file's sha256, and every database's soundness (SQLite's
     integrity_check, its tables and user_version against the manifest; a
     PostgreSQL archive read to the end). Raises BackupError on any problem."""
-    manifest = read_manifest(folder)
+    manifest, signed = read_manifest(folder)
     problems = []
     print(f"Verifying {shown(folder)} (made {manifest['created']})")
+    print(f"  {MANIFEST:16} {'signature ok' if signed else 'not signed'}")
     entries = [(n, i) for n, i in manifest["databases"].items() if i["status"] == "ok"]
     for name, info in entries + [(s["file"], s) for s in manifest["secrets"]]:
         path = folder / info["file"]
-        if not path.is_file():
-            problem: str | None = "file missing"
+        if path.is_symlink():
+            problem: str | None = "a symbolic link, not a file"
+        elif not path.is_file():
+            problem = "file missing"
         elif sha256(path) != info["sha256"]:
             problem = "sha256 does not match the manifest"
         elif info.get("kind") == "sqlite":
@@ -649,9 +794,9 @@ def restore(folder: Path, force: bool) -> None:
                 print(f"  kept the old {shown(moved)}")
         target_path.parent.mkdir(parents=True, exist_ok=True)
         write_private(target_path, (folder / info["file"]).read_bytes())
-        os.chmod(target_path, int(info.get("mode", "600"), 8))
+        os.chmod(target_path, RESTORED_MODE)  # never the manifest's mode
         give_to_folder_owner(target_path)
-        print(f"Restored secret {shown(target_path)} (mode {info.get('mode', '600')})")
+        print(f"Restored secret {shown(target_path)} (mode 600)")
     note = stack_note(targets)
     if note:
         print(note)
@@ -696,6 +841,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    owner_only()  # everything this run creates (backups, restored files) is the owner's only
     load_env_file()
     try:
         if args.command == "create":
@@ -703,13 +849,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise BackupError("--keep must be 1 or more")
             if args.keep is not None and args.dest is not None:
                 raise BackupError("--keep prunes the default folder; with --dest, set BACKUP_DIR instead")
-            os.umask(0o077)  # everything this run creates is the owner's only
             create(args.dest, args.keep)
         elif args.command == "verify":
             verify(args.dir)
             print("Backup is intact.")
         else:
-            os.umask(0o077)
             restore(args.dir, args.force)
     except (BackupError, sqlite3.Error, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.secrets import local_secret
+from ops.secrets import OWNER_ONLY_UMASK, local_secret, private_dir, restrict
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -61,6 +61,7 @@ class Stack:
         return cls(**values)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
+        private_dir(self.tracker_db.parent, tighten=_ours(self.tracker_db.parent))  # var/: mode 700
         if not self.api_token:
             self.api_token = os.environ.get("RASA_API_TOKEN") or local_secret(self.tracker_db.parent / "rasa-api-token")
 
@@ -97,10 +98,12 @@ class Stack:
         return env
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "ab")
+        private_dir(self.log_dir, tighten=_ours(self.log_dir))
+        restrict(self.log_dir / f"{name}.log")  # a log an older version made readable
+        log = os.fdopen(os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        # umask: whatever the process creates (databases, -wal/-shm, secrets) is the owner's only
         self.processes[name] = subprocess.Popen(args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
+                                                start_new_session=True, umask=OWNER_ONLY_UMASK)
 
     def start_actions(self) -> None:
         self._spawn("actions", [sys.executable, "-m", "actions.server"])
@@ -109,7 +112,7 @@ class Stack:
         """Rasa listens on RASA_HOST (127.0.0.1); its HTTP API always needs
         the token, which `ops.rasa_serve` takes from the environment, never
         from the command line."""
-        self.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.tracker_db.parent)
         args = [sys.executable, "-m", "ops.rasa_serve", "--enable-api", "-i", os.environ.get("RASA_HOST", "127.0.0.1"),
                 "-p", str(self.rasa_port), "-m", str(self.model_dir), "--endpoints", self.endpoints,
                 "--credentials", "credentials.yml"]
@@ -163,6 +166,13 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+
+
+def _ours(folder: Path) -> bool:
+    """The project's own var/ (an older version made it 755): tightened to
+    700 even when it exists. A folder elsewhere is only made 700 when created."""
+    var = ROOT / "var"
+    return folder.resolve() == var or var in folder.resolve().parents
 
 
 def _ok(url: str) -> bool:

@@ -509,3 +509,175 @@ def test_postgres_tracker_backup_verify_and_restore(postgres_url: str, deploymen
     assert _pg_events(postgres_url) == before
     aside = list(deployment.var.glob("tracker.before-restore-*.pgdump"))
     assert len(aside) == 1 and mode(aside[0]) == 0o600 and aside[0].stat().st_size > 0
+
+
+# -- restore trusts nothing in the backup -----------------------------------------------------------------------------
+def _edit_manifest(dest: Path, change) -> None:  # type: ignore[no-untyped-def]
+    manifest = json.loads((dest / "manifest.json").read_text())
+    change(manifest)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _outside(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["../evil", "ABSOLUTE", "sub/evil-secret", "..", ".hidden-key", "evil-secret\n",
+                                  "manifest.json"])
+def test_restore_refuses_file_names_that_are_not_the_projects(deployment: Deployment, tmp_path: Path,
+                                                              name: str) -> None:
+    """A manifest edited to write elsewhere: `../evil` (next to var/), an
+    absolute path, a folder, names the project never makes. The whole backup
+    is refused and nothing is written."""
+    d = deployment
+    dest = created_dir(cli(d.env, "create", "--dest", str(tmp_path / "backups" / "b")))
+    payload = b"#!/bin/sh\necho owned\n"
+    if name == "ABSOLUTE":
+        name = str(tmp_path / "elsewhere" / "evil-secret")
+        digest = _outside(Path(name), payload)
+        os.chmod(name, 0o644)
+    else:
+        digest = _outside(dest / name, payload) if name not in ("..", "manifest.json") else "0" * 64
+    _edit_manifest(dest, lambda m: m["secrets"].append({"file": name, "next_to": "bot", "mode": "4777",
+                                                        "sha256": digest}))
+    d.wipe()
+    for command in ("verify", "restore"):
+        proc = cli(d.env, command, str(dest), "--force") if command == "restore" else cli(d.env, command, str(dest))
+        assert proc.returncode == 1 and "refused" in proc.stderr and "not one the project makes" in proc.stderr
+    assert not d.var.exists()  # nothing restored, not even the sound files
+    assert not (tmp_path / "evil").exists()  # where var/../evil would have been written
+    if name.startswith("/"):
+        assert Path(name).read_bytes() == payload and stat.S_IMODE(Path(name).stat().st_mode) == 0o644
+        assert not list(Path(name).parent.glob("*.before-restore-*"))
+
+
+def test_restore_refuses_database_entries_naming_other_files(deployment: Deployment, tmp_path: Path) -> None:
+    d = deployment
+    dest = created_dir(cli(d.env, "create", "--dest", str(tmp_path / "backups" / "b")))
+    shutil.copyfile(dest / "cases.db", tmp_path / "backups" / "cases.db")
+
+    def rename(m: dict) -> None:
+        m["databases"]["cases"]["file"] = "../cases.db"
+
+    _edit_manifest(dest, rename)
+    proc = cli(d.env, "restore", str(dest), "--force")
+    assert proc.returncode == 1 and "file name '../cases.db' is not cases.db" in proc.stderr
+    _edit_manifest(dest, lambda m: m["databases"].update(evil={"status": "ok", "kind": "sqlite", "file": "evil.db"}))
+    assert "unknown database 'evil'" in cli(d.env, "verify", str(dest)).stderr
+
+
+def test_restore_refuses_a_symbolic_link_in_the_backup(deployment: Deployment, tmp_path: Path) -> None:
+    """The sha256 matches, but the file is a link to something outside the backup."""
+    d = deployment
+    dest = created_dir(cli(d.env, "create", "--dest", str(tmp_path / "b")))
+    outside = tmp_path / "outside-secret"
+    shutil.copyfile(dest / "sms-json-secret", outside)
+    (dest / "sms-json-secret").unlink()
+    (dest / "sms-json-secret").symlink_to(outside)
+    d.wipe()
+    proc = cli(d.env, "restore", str(dest))
+    assert proc.returncode == 1 and "symbolic link" in proc.stderr
+    assert not d.var.exists()
+
+
+def test_restored_files_are_600_whatever_the_manifest_says(deployment: Deployment, tmp_path: Path) -> None:
+    d = deployment
+    dest = created_dir(cli(d.env, "create", "--dest", str(tmp_path / "b")))
+
+    def loosen(m: dict) -> None:
+        m["secrets"][0]["mode"] = "4777"
+        m["databases"]["bot"]["mode"] = "4777"
+        m["databases"]["cases"]["mode"] = "644"
+
+    _edit_manifest(dest, loosen)
+    d.wipe()
+    restored = cli(d.env, "restore", str(dest))
+    assert restored.returncode == 0, restored.stderr
+    assert "4777" not in restored.stdout
+    assert {p.name: mode(p) for p in d.var.iterdir()} == {n: 0o600 for n in ("bot.db", "cases.db", "tracker.db",
+                                                                               "sms-json-secret")}
+    assert mode(d.var) == 0o700
+    assert d.secret.read_text() == SECRET
+
+
+def test_signed_manifest(deployment: Deployment, tmp_path: Path) -> None:
+    """BACKUP_SIGNING_KEY (kept apart from the backups) signs the manifest;
+    verify and restore refuse a changed manifest, a bad, missing or unchecked signature."""
+    d = deployment
+    key = "k" + hashlib.sha256(b"test signing key").hexdigest()
+    signed_env = {**d.env, "BACKUP_SIGNING_KEY": key}
+    made = cli(signed_env, "create", "--dest", str(tmp_path / "b"))
+    dest = created_dir(made)
+    assert "manifest signed" in made.stdout and mode(dest / "manifest.sig") == 0o600
+    ok = cli(signed_env, "verify", str(dest))
+    assert ok.returncode == 0 and "signature ok" in ok.stdout, ok.stderr
+    original = (dest / "manifest.json").read_bytes()
+    signature = (dest / "manifest.sig").read_bytes()
+
+    unchecked = cli(d.env, "verify", str(dest))  # no key here: a signed backup is not accepted unchecked
+    assert unchecked.returncode == 1 and "BACKUP_SIGNING_KEY" in unchecked.stderr
+    other_key = cli({**d.env, "BACKUP_SIGNING_KEY": "o" * 40}, "verify", str(dest))
+    assert other_key.returncode == 1 and "signature does not match" in other_key.stderr
+
+    def loosen(m: dict) -> None:
+        m["secrets"][0]["mode"] = "4777"
+
+    _edit_manifest(dest, loosen)  # altered after signing
+    d.wipe()
+    for command in ("verify", "restore"):
+        proc = cli(signed_env, command, str(dest))
+        assert proc.returncode == 1 and "signature does not match" in proc.stderr
+    assert not d.var.exists()
+
+    (dest / "manifest.json").write_bytes(original)
+    (dest / "manifest.sig").write_text("hmac-sha256:" + "0" * 64 + "\n")  # a bad signature
+    bad = cli(signed_env, "restore", str(dest))
+    assert bad.returncode == 1 and "signature does not match" in bad.stderr and not d.var.exists()
+    (dest / "manifest.sig").unlink()  # signature removed
+    missing = cli(signed_env, "restore", str(dest))
+    assert missing.returncode == 1 and "unsigned backup is refused" in missing.stderr and not d.var.exists()
+
+    (dest / "manifest.sig").write_bytes(signature)
+    restored = cli(signed_env, "restore", str(dest))
+    assert restored.returncode == 0, restored.stderr
+    assert d.secret.read_text() == SECRET
+
+
+def test_signing_key_file_must_be_kept_apart_from_the_backups(deployment: Deployment, tmp_path: Path) -> None:
+    d = deployment
+    apart = tmp_path / "etc" / "backup-signing-key"
+    apart.parent.mkdir()
+    apart.write_text("s" * 40 + "\n")
+    apart.chmod(0o600)
+    made = cli({**d.env, "BACKUP_SIGNING_KEY_FILE": str(apart)}, "create", "--dest", str(tmp_path / "b"))
+    dest = created_dir(made)
+    assert "key from BACKUP_SIGNING_KEY_FILE" in made.stdout
+    assert cli({**d.env, "BACKUP_SIGNING_KEY": "s" * 40}, "verify", str(dest)).returncode == 0  # the same key
+
+    beside = d.var / "backup-signing-key"  # would itself be backed up as a secret
+    shutil.copyfile(apart, beside)
+    among = Path(d.env["BACKUP_DIR"]) / "signing-key"
+    among.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(apart, among)
+    for path in (beside, among):
+        proc = cli({**d.env, "BACKUP_SIGNING_KEY_FILE": str(path)}, "create")
+        assert proc.returncode == 1 and "apart from the backups" in proc.stderr
+    short = cli({**d.env, "BACKUP_SIGNING_KEY": "short"}, "create", "--dest", str(tmp_path / "c"))
+    assert short.returncode == 1 and "32+ characters" in short.stderr
+
+
+def test_only_the_projects_secret_names_are_backed_up(deployment: Deployment, tmp_path: Path) -> None:
+    """Every process now makes its files owner-only, so an owner-only file is
+    not a secret by its mode alone: only <words>-secret/-token/-key are taken."""
+    d = deployment
+    for name in ("log-pseudonym-key", "rasa-api-token", "notes.txt", "export.json"):
+        fd = os.open(d.var / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"x" * 20)
+        os.close(fd)
+    dest = created_dir(cli(d.env, "create", "--dest", str(tmp_path / "b")))
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert sorted(s["file"] for s in manifest["secrets"]) == ["log-pseudonym-key", "rasa-api-token",
+                                                              "sms-json-secret"]
+    assert not (dest / "notes.txt").exists() and not (dest / "export.json").exists()

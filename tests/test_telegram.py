@@ -178,3 +178,17 @@ def test_new_cases_are_posted_to_the_caseworkers_group(telegram: FakeTelegram) -
     posted = [b["text"] for b in telegram.sent() if str(b["chat_id"]) == "-1001"]
     assert len(posted) == 1 and case["reference"] in posted[0] and posted[0].startswith("HASTER")
     assert "+47" not in posted[0] and "caawin" not in posted[0]
+
+
+def test_language_code_travels_to_the_assistant_as_a_hint(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    with bot_server(telegram, assistant):
+        update = message_update(1, 43, "NAV?")
+        update["message"]["from"]["language_code"] = "uk"
+        telegram.add_update(update)
+        other = message_update(2, 44, "NAV?")
+        other["message"]["from"]["language_code"] = "pt-br"
+        telegram.add_update(other)
+        wait_for(lambda: len(assistant.received) == 2)
+    hints = dict(zip([s for s, _ in assistant.received], assistant.metadata, strict=True))
+    assert hints == {"tg:43": {"language_hint": "uk"}, "tg:44": None}

@@ -190,13 +190,15 @@ class FakeAssistant:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, str]] = []
+        self.metadata: list[dict[str, str] | None] = []
         self.down = False
         self.forgotten: list[str] = []
 
-    async def send(self, sender_id: str, text: str) -> list[Reply]:
+    async def send(self, sender_id: str, text: str, metadata: dict[str, str] | None = None) -> list[Reply]:
         if self.down:
             raise AssistantUnavailable()
         self.received.append((sender_id, text))
+        self.metadata.append(metadata)
         if text == "long":
             return [Reply("Første setning er her. " * 400)]
         if text.startswith("/language"):
