@@ -38,12 +38,14 @@ from rasa.nlu.constants import (
 from rasa.nlu.featurizers.featurizer import Featurizer
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, INTENT_RESPONSE_KEY, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, INTENT_RANKING_KEY, INTENT_RESPONSE_KEY, TEXT
+from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu.encoder import CachedEncoder, Encoder, default_encoder
 from nlu.langid import LanguageIdentifier, LearnedLanguageModel, content_words, script_counts
-from nlu.safety import SafetyNet
+from nlu.safety import SafetyMatch, SafetyNet
 from nlu.text import normalize
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,51 @@ class NormalizingTokenizer(WhitespaceTokenizer):
             message.data[attribute] = original
 
 
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class SentenceEncoderFeaturizer(GraphComponent):
+    """Adds a multilingual sentence vector (nlu.encoder) as a dense sentence
+    feature of the text. While training, vectors are cached by text in
+    `cache` (default var/embedding-cache.sqlite) so a retrain only encodes
+    new examples."""
+
+    ORIGIN = "sentence_encoder"
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"num_threads": 1, "cache": str(Path(__file__).resolve().parent.parent / "var" / "embedding-cache.sqlite")}
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._encoder: Encoder | None = None
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> SentenceEncoderFeaturizer:
+        return cls(config)
+
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = default_encoder(int(self._config["num_threads"]))
+        return self._encoder
+
+    def _add(self, messages: list[Message], encoder: Encoder) -> None:
+        todo = [m for m in messages if m.get(TEXT)]
+        if not todo:
+            return
+        vectors = encoder.encode([m.get(TEXT) for m in todo])
+        for message, vector in zip(todo, vectors, strict=True):
+            message.add_features(Features(vector.reshape(1, -1), FEATURE_TYPE_SENTENCE, TEXT, self.ORIGIN))
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        cache = os.environ.get("EMBEDDING_CACHE") or self._config["cache"]
+        self._add(list(training_data.training_examples), CachedEncoder(self.encoder(), Path(cache)))
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        self._add(messages, self.encoder())
+        return messages
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class TopicClassifier(GraphComponent, IntentClassifier):
     """Topic (intent) and question (retrieval intent) classifier."""
@@ -78,7 +125,12 @@ class TopicClassifier(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"C": 10.0, "max_iter": 3000, "ranking_length": 10, "random_state": 42}
+        return {"C": 10.0, "max_iter": 3000, "ranking_length": 10, "random_state": 42,
+                # weight of the sentence vector beside the TF-IDF n-grams (both L2-normalised)
+                "dense_weight": 1.5,
+                # an answer is given as THE answer only when P(topic) x P(answer | topic) reaches this
+                # and beats the next answer by `answer_margin` (chosen on held-out data, README)
+                "answer_threshold": 0.3, "answer_margin": 0.0, "answer_candidates": 3}
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  params: dict[str, np.ndarray] | None = None) -> None:
@@ -112,6 +164,23 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         width = max((r.shape[1] for r in rows if r is not None), default=0)
         return scipy.sparse.vstack([r if r is not None else scipy.sparse.csr_matrix((1, width)) for r in rows]).tocsr()
 
+    @staticmethod
+    def _dense(messages: list[Message]) -> np.ndarray | None:
+        """The sentence encoder's vectors (SentenceEncoderFeaturizer), if any."""
+        vectors = []
+        for message in messages:
+            _, sentence = message.get_dense_features(TEXT)
+            if sentence is None:
+                return None
+            vectors.append(np.asarray(sentence.features, dtype=np.float64).reshape(-1))
+        return np.vstack(vectors) if vectors else None
+
+    def _combine(self, sparse: scipy.sparse.csr_matrix, dense: np.ndarray | None) -> scipy.sparse.csr_matrix:
+        weight = float(self._config["dense_weight"])
+        if dense is None or not weight:
+            return sparse
+        return scipy.sparse.hstack([sparse, scipy.sparse.csr_matrix(dense * weight)]).tocsr()
+
     def train(self, training_data: TrainingData) -> Resource:
         from sklearn.feature_extraction.text import TfidfTransformer
         from sklearn.linear_model import LogisticRegression
@@ -120,7 +189,7 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         if not examples:
             return self._resource
         tfidf = TfidfTransformer(sublinear_tf=True)
-        features = tfidf.fit_transform(self._features(examples))
+        features = self._combine(tfidf.fit_transform(self._features(examples)).tocsr(), self._dense(examples))
         params: dict[str, np.ndarray] = {"idf": tfidf.idf_}
 
         def fit(prefix: str, x: scipy.sparse.csr_matrix, labels: list[str]) -> None:
@@ -155,7 +224,11 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         raw = self._features(messages)
         if raw.shape[1] != idf.shape[0]:  # e.g. a message with no features at all
             raw = scipy.sparse.csr_matrix((raw.shape[0], idf.shape[0]))
-        x = _l2_rows(_sublinear(raw) @ scipy.sparse.diags(idf))
+        x = self._combine(_l2_rows(_sublinear(raw) @ scipy.sparse.diags(idf)).tocsr(), self._dense(messages))
+        if x.shape[1] != self._params["topic_coef"].shape[1]:  # trained with(out) the sentence vectors
+            logger.error("TopicClassifier: feature width %d, model expects %d; retrain the model.",
+                         x.shape[1], self._params["topic_coef"].shape[1])
+            return messages
         topics = self._probabilities("topic", x)
         questions = self._probabilities("question", x) if "question_coef" in self._params else None
         topic_names = self._params["topic_classes"]
@@ -171,29 +244,57 @@ class TopicClassifier(GraphComponent, IntentClassifier):
                 names = self._params["question_classes"]
                 message.set("question_scores", {str(n): round(float(p), 4) for n, p in zip(names, questions[row], strict=True)},
                             add_to_output=True)
+                message.set("answer_choice", self._choose_answer(topic_names, topics[row], questions[row]),
+                            add_to_output=True)
         return messages
 
+    def _choose_answer(self, topic_names: np.ndarray, topics: np.ndarray, questions: np.ndarray) -> dict[str, Any]:
+        """The answer the message asks for, by the joint probability P(topic) x
+        P(answer | topic) over every answer, and whether it is sure enough to
+        be given as THE answer (threshold and margin over the next answer);
+        the closest few are kept for "Is it one of these?"."""
+        names = [str(n) for n in self._params["question_classes"]]
+        topic_p = {str(t): float(p) for t, p in zip(topic_names, topics, strict=True)}
+        within: dict[str, float] = {}
+        for name, p in zip(names, questions, strict=True):
+            within[name.split("/", 1)[0]] = within.get(name.split("/", 1)[0], 0.0) + float(p)
+        joint = {name: topic_p.get(name.split("/", 1)[0], 0.0) * float(p) / (within[name.split("/", 1)[0]] or 1.0)
+                 for name, p in zip(names, questions, strict=True)}
+        ranked = sorted(joint, key=joint.__getitem__, reverse=True)
+        best = ranked[0]
+        second = joint[ranked[1]] if len(ranked) > 1 else 0.0
+        sure = joint[best] >= self._config["answer_threshold"] and joint[best] - second >= self._config["answer_margin"]
+        candidates = [n for n in ranked if not n.startswith(EMERGENCY_INTENT + "/")][: int(self._config["answer_candidates"])]
+        return {"id": best, "confidence": round(joint[best], 4), "sure": bool(sure), "candidates": candidates}
+
     def _select_question(self, message: Message, topic: str, probs: np.ndarray) -> None:
-        names = self._params["question_classes"]
-        inside = [i for i, name in enumerate(names) if str(name).startswith(topic + "/")]
-        if not inside:
-            return
-        total = float(probs[inside].sum()) or 1.0
-        ranked = sorted(inside, key=lambda i: -probs[i])
-        ranking = [{"intent_response_key": str(names[i]), "confidence": float(probs[i]) / total} for i in ranked[:5]]
-        top = ranking[0]
-        prediction = {
-            RESPONSE_SELECTOR_PREDICTION_KEY: {
-                "responses": [],
-                "confidence": top["confidence"],
-                "intent_response_key": top["intent_response_key"],
-                "utter_action": f"utter_{top['intent_response_key']}",
-            },
-            RESPONSE_SELECTOR_RANKING_KEY: ranking,
-        }
-        selector = {RESPONSE_SELECTOR_RETRIEVAL_INTENTS: [topic], topic: prediction,
-                    RESPONSE_SELECTOR_DEFAULT_INTENT: prediction}
-        message.set(RESPONSE_SELECTOR_PROPERTY_NAME, selector, add_to_output=True)
+        names = [str(n) for n in self._params["question_classes"]]
+        select_question(message, topic, dict(zip(names, (float(p) for p in probs), strict=True)))
+
+
+def select_question(message: Message, topic: str, scores: dict[str, float]) -> None:
+    """Set Rasa's `response_selector` output: the question within `topic`
+    with the highest score (scores renormalised within the topic)."""
+    inside = {name: p for name, p in scores.items() if name.startswith(topic + "/")}
+    if not inside:
+        message.set(RESPONSE_SELECTOR_PROPERTY_NAME, {}, add_to_output=True)
+        return
+    total = sum(inside.values()) or 1.0
+    ranked = sorted(inside, key=lambda n: -inside[n])
+    ranking = [{"intent_response_key": name, "confidence": inside[name] / total} for name in ranked[:5]]
+    top = ranking[0]
+    prediction = {
+        RESPONSE_SELECTOR_PREDICTION_KEY: {
+            "responses": [],
+            "confidence": top["confidence"],
+            "intent_response_key": top["intent_response_key"],
+            "utter_action": f"utter_{top['intent_response_key']}",
+        },
+        RESPONSE_SELECTOR_RANKING_KEY: ranking,
+    }
+    selector = {RESPONSE_SELECTOR_RETRIEVAL_INTENTS: [topic], topic: prediction,
+                RESPONSE_SELECTOR_DEFAULT_INTENT: prediction}
+    message.set(RESPONSE_SELECTOR_PROPERTY_NAME, selector, add_to_output=True)
 
 
 def _sublinear(x: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
@@ -291,43 +392,103 @@ def _non_latin(text: str) -> bool:
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class EmergencySafetyNet(GraphComponent):
-    """Overrides the intent with `emergency` when a safety pattern matches.
+    """Decides whether a message is an emergency, and how sure that is.
 
-    Patterns are read from `patterns_dir` (default `data/safety`, or the
-    `SAFETY_PATTERNS_DIR` environment variable) when the server starts, so a
-    new pattern needs a restart, not a retrain.
+    - A safety pattern matches (data/safety/<lang>.yml, any language): the
+      intent becomes `emergency` with confidence 1.0, tier `clear`, and the
+      pattern's kind of danger.
+    - The model says `emergency` with at least `clear_confidence`: `clear`.
+    - The model says `emergency` less surely, or gives it at least
+      `possible_confidence` while another topic wins: tier `possible` (the
+      assistant asks "Is someone in danger right now?").
+    - Otherwise, and always for a short message with no pattern ("I don't
+      know", "I have a question"): not an emergency; the next topic wins.
+
+    The result is `emergency: {tier, kind, source}` in the parse output.
+    Patterns are read when the server starts, so a new pattern needs a
+    restart, not a retrain.
     """
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"patterns_dir": "data/safety"}
+        return {"patterns_dir": "data/safety", "clear_confidence": 0.8, "possible_confidence": 0.35,
+                "min_words": 5}
 
-    def __init__(self, net: SafetyNet) -> None:
+    def __init__(self, net: SafetyNet, config: dict[str, Any] | None = None) -> None:
         self._net = net
+        self._config = {**self.get_default_config(), **(config or {})}
 
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                execution_context: ExecutionContext) -> EmergencySafetyNet:
-        directory = os.environ.get("SAFETY_PATTERNS_DIR") or {**cls.get_default_config(), **config}["patterns_dir"]
+        config = {**cls.get_default_config(), **config}
+        directory = os.environ.get("SAFETY_PATTERNS_DIR") or config["patterns_dir"]
         net = SafetyNet.from_directory(Path(directory))
         logger.info("Emergency safety net loaded with %d patterns.", len(net))
-        return cls(net)
+        return cls(net, config)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            match = self._net.match(message.get(TEXT) or "")
+            text = message.get(TEXT) or ""
+            match = self._net.match(text, prefer=message.get("language"))
             message.set("emergency_net", bool(match), add_to_output=True)
-            if match and (message.get(INTENT) or {}).get("name") != EMERGENCY_INTENT:
-                override(message)
+            message.set("emergency_probability", round(_p_emergency(message), 4), add_to_output=True)
+            message.set("emergency", self.decide(message, match), add_to_output=True)
         return messages
 
+    def decide(self, message: Message, match: SafetyMatch | None) -> dict[str, str] | None:
+        """Set the intent (and question) for this message; return the tier."""
+        intent = message.get(INTENT) or {}
+        p_emergency = _p_emergency(message)
+        scores = message.get("question_scores") or {}
+        model_kind = _best_kind(scores)
+        if match is not None:
+            override(message, 1.0)
+            kind = match.kind if match.kind != "general" else model_kind
+            return {"tier": "clear", "kind": kind, "source": "pattern"}
+        text = message.get(TEXT) or ""
+        if text.startswith("/"):  # a button: its intent stands
+            return {"tier": "clear", "kind": model_kind, "source": "button"} if intent.get("name") == EMERGENCY_INTENT else None
+        short = len(content_words(text) or text.split()) < self._config["min_words"]
+        if not short and intent.get("name") == EMERGENCY_INTENT and p_emergency >= self._config["clear_confidence"]:
+            select_question(message, EMERGENCY_INTENT, scores)
+            return {"tier": "clear", "kind": model_kind, "source": "model"}
+        if not short and p_emergency >= self._config["possible_confidence"]:
+            override(message, p_emergency)
+            select_question(message, EMERGENCY_INTENT, scores)
+            return {"tier": "possible", "kind": model_kind, "source": "model"}
+        if intent.get("name") == EMERGENCY_INTENT:
+            demote(message, scores)
+        return None
 
-def override(message: Message) -> None:
+
+def _p_emergency(message: Message) -> float:
+    """The model's probability that the message is an emergency."""
+    ranking = message.get(INTENT_RANKING_KEY) or []
+    return next((float(r.get("confidence") or 0.0) for r in ranking if r.get("name") == EMERGENCY_INTENT), 0.0)
+
+
+def _best_kind(scores: dict[str, float]) -> str:
+    kinds = {name.split("/", 1)[1]: p for name, p in scores.items() if name.startswith(EMERGENCY_INTENT + "/")}
+    return max(kinds, key=kinds.__getitem__) if kinds else "general"
+
+
+def override(message: Message, confidence: float = 1.0) -> None:
     """Make `emergency` the predicted intent, keeping the rest of the ranking."""
     ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != EMERGENCY_INTENT]
-    top = {"name": EMERGENCY_INTENT, "confidence": 1.0}
+    top = {"name": EMERGENCY_INTENT, "confidence": confidence}
     message.set(INTENT, top, add_to_output=True)
     message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+
+
+def demote(message: Message, scores: dict[str, float]) -> None:
+    """Not an emergency after all: the next topic wins, with its question."""
+    ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != EMERGENCY_INTENT]
+    if not ranking:
+        return
+    message.set(INTENT, ranking[0], add_to_output=True)
+    message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+    select_question(message, str(ranking[0]["name"]), scores)

@@ -65,10 +65,15 @@ class SafetyNet:
     def __len__(self) -> int:
         return len(self._compiled)
 
-    def match(self, text: str) -> SafetyMatch | None:
-        """The first pattern that matches the message, or None."""
+    def match(self, text: str, prefer: str | None = None) -> SafetyMatch | None:
+        """The first pattern that matches the message, or None. Patterns of
+        the `prefer`red language (the detected one) are tried first, so the
+        kind of danger comes from the language the person wrote in."""
         normalized = normalize(text)
-        for language, pattern, kind, regex in self._compiled:
+        ordered = self._compiled
+        if prefer:
+            ordered = [c for c in self._compiled if c[0] == prefer] + [c for c in self._compiled if c[0] != prefer]
+        for language, pattern, kind, regex in ordered:
             if regex.search(normalized):
                 return SafetyMatch(language, pattern, kind)
         return None

@@ -19,6 +19,7 @@ import httpx
 import psutil
 import yaml
 
+from scripts import heldout
 from scripts.stack import ROOT, VENV_BIN, Stack
 
 
@@ -164,6 +165,7 @@ def main() -> int:
                            concurrent_reply_ms_p95=round(pct(lat, 95), 1), concurrent_errors=err)
             # each channel's overhead is its reply time minus reply_ms above
             figures.update(channel_figures(stack.rasa_url, texts, Path(tmp)))
+            figures.update(heldout.figures(stack.rasa_url, stack.api_token, Path(tmp))[0])
             figures["rasa_server_rss_mb"] = round(rss_mb(stack.processes["rasa"].pid), 0)
             figures["action_server_rss_mb"] = round(rss_mb(stack.processes["actions"].pid), 0)
         finally:
