@@ -130,7 +130,7 @@ class TopicClassifier(GraphComponent, IntentClassifier):
                 "dense_weight": 1.5,
                 # an answer is given as THE answer only when P(topic) x P(answer | topic) reaches this
                 # and beats the next answer by `answer_margin` (chosen on held-out data, README)
-                "answer_threshold": 0.3, "answer_margin": 0.0, "answer_candidates": 3}
+                "answer_threshold": 0.5, "answer_margin": 0.0, "answer_candidates": 3}
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  params: dict[str, np.ndarray] | None = None) -> None:
@@ -433,7 +433,8 @@ class EmergencySafetyNet(GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            match = self._net.match(text, prefer=message.get("language"))
+            match = self._net.match(text, prefer=message.get("language"),
+                                    reliable=bool(message.get("language_reliable")))
             message.set("emergency_net", bool(match), add_to_output=True)
             message.set("emergency_probability", round(_p_emergency(message), 4), add_to_output=True)
             message.set("emergency", self.decide(message, match), add_to_output=True)

@@ -28,6 +28,11 @@ from nlu.text import normalize, unify_letters
 KINDS = ("suicide", "violence", "poisoning", "medical", "missing", "fire", "child", "general")
 
 
+#: Languages whose words people mix into every language (Norwegian around
+#: them, English as a lingua franca): their patterns are always tried.
+SHARED_LANGUAGES = ("nb", "en")
+
+
 @dataclass(frozen=True)
 class SafetyMatch:
     language: str
@@ -65,14 +70,22 @@ class SafetyNet:
     def __len__(self) -> int:
         return len(self._compiled)
 
-    def match(self, text: str, prefer: str | None = None) -> SafetyMatch | None:
-        """The first pattern that matches the message, or None. Patterns of
-        the `prefer`red language (the detected one) are tried first, so the
-        kind of danger comes from the language the person wrote in."""
+    def match(self, text: str, prefer: str | None = None, reliable: bool = False) -> SafetyMatch | None:
+        """The first pattern that matches the message, or None.
+
+        `prefer`: the detected language, whose patterns are tried first (the
+        kind of danger comes from the language the person wrote in). With a
+        `reliable` detection only that language's patterns and the shared
+        ones (Norwegian and English words are mixed into every language) are
+        tried, so a loanword pattern written for one language cannot raise
+        an alarm on another; an unsure detection (a short, panicked message)
+        tries every language."""
         normalized = normalize(text)
         ordered = self._compiled
         if prefer:
             ordered = [c for c in self._compiled if c[0] == prefer] + [c for c in self._compiled if c[0] != prefer]
+            if reliable:
+                ordered = [c for c in ordered if c[0] in (prefer, *SHARED_LANGUAGES)]
         for language, pattern, kind, regex in ordered:
             if regex.search(normalized):
                 return SafetyMatch(language, pattern, kind)

@@ -41,6 +41,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--lang")
+    ap.add_argument("--reliable", action="store_true",
+                    help="as for a message whose language was detected reliably: its own and the shared patterns only")
     a = ap.parse_args()
     net = SafetyNet.from_directory(ROOT / "data" / "safety")
     files = a.files or sorted((ROOT / "data" / "nlu").glob("*.yml"))
@@ -50,7 +52,8 @@ def main() -> int:
             if a.lang and ex.get("lang") != a.lang:
                 continue
             total += 1
-            match = net.match(str(ex["text"]))
+            lang = ex.get("lang")
+            match = net.match(str(ex["text"]), prefer=lang, reliable=bool(lang) and a.reliable)
             if ex["topic"] == "emergency" and match is None:
                 missed += 1
                 print(f"MISSED  [{ex.get('lang')}/{ex.get('kind')}] {ex['text']}")

@@ -85,3 +85,10 @@ def test_patterns_of_the_detected_language_decide_the_kind() -> None:
     net = SafetyNet([("xx", "help", "fire"), ("yy", "help", "violence")])
     assert net.match("help!").kind == "fire"
     assert net.match("help!", prefer="yy").kind == "violence"
+
+
+def test_a_reliable_detection_keeps_other_languages_loanword_patterns_out() -> None:
+    net = SafetyNet([("ru", r"\bbrann\b", "fire"), ("nb", "det brenner", "fire")])
+    assert net.match("Brann won the match yesterday", prefer="en", reliable=True) is None
+    assert net.match("Brann won the match yesterday", prefer="en") is not None  # unsure: every language
+    assert net.match("помогите, det brenner", prefer="ru", reliable=True).language == "nb"  # shared words stay
