@@ -91,8 +91,10 @@ class SentenceEncoderFeaturizer(GraphComponent):
         return cls(config)
 
     def encoder(self) -> Encoder:
+        """ENCODER_THREADS (a run-time setting, not part of the model) wins
+        over the configured thread count."""
         if self._encoder is None:
-            self._encoder = default_encoder(int(self._config["num_threads"]))
+            self._encoder = default_encoder(int(os.environ.get("ENCODER_THREADS") or self._config["num_threads"]))
         return self._encoder
 
     def _add(self, messages: list[Message], encoder: Encoder) -> None:

@@ -90,6 +90,7 @@ class Stack:
                 "RASA_URL": self.rasa_url,
                 "WEBCHAT_PORT": str(self.webchat_port),
                 "TF_CPP_MIN_LOG_LEVEL": "2",
+                "ENCODER_THREADS": os.environ.get("ENCODER_THREADS", "2"),
                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
                 "PYTHONPATH": str(ROOT),
             }
