@@ -403,8 +403,9 @@ class EmergencySafetyNet(GraphComponent):
     - The model says `emergency` less surely, or gives it at least
       `possible_confidence` while another topic wins: tier `possible` (the
       assistant asks "Is someone in danger right now?").
-    - Otherwise, and always for a short message with no pattern ("I don't
-      know", "I have a question"): not an emergency; the next topic wins.
+    - Otherwise, and for a short message with no pattern unless the model
+      is at least `short_confidence` sure ("I don't know", "I have a
+      question" never are): not an emergency; the next topic wins.
 
     The result is `emergency: {tier, kind, source}` in the parse output.
     Patterns are read when the server starts, so a new pattern needs a
@@ -414,7 +415,7 @@ class EmergencySafetyNet(GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"patterns_dir": "data/safety", "clear_confidence": 0.8, "possible_confidence": 0.35,
-                "min_words": 5}
+                "min_words": 5, "short_confidence": 0.75}
 
     def __init__(self, net: SafetyNet, config: dict[str, Any] | None = None) -> None:
         self._net = net
@@ -455,11 +456,17 @@ class EmergencySafetyNet(GraphComponent):
         text = message.get(TEXT) or ""
         if text.startswith("/"):  # a button: its intent stands
             return {"tier": "clear", "kind": model_kind, "source": "button"} if intent.get("name") == EMERGENCY_INTENT else None
+        # A short message ("I don't know", "help?") is an emergency only by a
+        # pattern or when the model is very sure ("7ari2 bil matbakh").
         short = len(content_words(text) or text.split()) < self._config["min_words"]
-        if not short and intent.get("name") == EMERGENCY_INTENT and p_emergency >= self._config["clear_confidence"]:
+        if short and p_emergency < self._config["short_confidence"]:
+            if intent.get("name") == EMERGENCY_INTENT:
+                demote(message, scores)
+            return None
+        if intent.get("name") == EMERGENCY_INTENT and p_emergency >= self._config["clear_confidence"]:
             select_question(message, EMERGENCY_INTENT, scores)
             return {"tier": "clear", "kind": model_kind, "source": "model"}
-        if not short and p_emergency >= self._config["possible_confidence"]:
+        if p_emergency >= self._config["possible_confidence"]:
             override(message, p_emergency)
             select_question(message, EMERGENCY_INTENT, scores)
             return {"tier": "possible", "kind": model_kind, "source": "model"}

@@ -53,13 +53,19 @@ def test_every_topic_is_answered_in_the_persons_language(stack, lang: str) -> No
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_emergencies_get_the_numbers_first(stack, lang: str) -> None:
-    numbers = catalog().text("emergency.numbers", lang)
+    """The first reply is the help for some kind of danger (or, when the model
+    only leans towards danger, the numbers line before the question), in the
+    person's language."""
+    from actions.emergency import help_key
+    from nlu.safety import KINDS
+
+    helps = {catalog().text(help_key(kind), lang) for kind in KINDS} | {catalog().text("emergency.possible", lang)}
     wrong = defaultdict(list)
     for text in heldout_by(lang, "emergency"):
         replies = say(stack, f"t-{uuid.uuid4().hex}", text)
-        if not replies or "113" not in replies[0]["text"] or "112" not in replies[0]["text"]:
+        if not replies or not any(n in replies[0]["text"] for n in ("110", "112", "113")):
             wrong[lang].append(text)
-        elif replies[0]["text"] != numbers:
+        elif replies[0]["text"] not in helps:
             wrong[lang + " (other language)"].append(text)
     assert not wrong.get(lang), dict(wrong)
 
