@@ -46,7 +46,9 @@ class ActionAnswerTopic(AssistantAction):
             return give_answer(dispatcher, named, turn, step=turn.entity("step"))
         if turn.from_button:  # a topic button: the topic's main answer
             answer_id = kb.answer_for(turn.topic, None)
-        elif turn.answer is None:  # a model without answer choice: the question within the topic
+        elif turn.answer is None or not any(q.startswith(turn.topic + "/") for q, _ in turn.question_scores):
+            # no answer choice, or a topic whose questions the model does not tell apart (interpreter):
+            # the question within the topic, else the topic's answer
             answer_id = kb.answer_for(turn.topic, turn.question)
         else:
             answer_id = turn.answer if turn.answer_sure and turn.answer.startswith(turn.topic + "/") else None

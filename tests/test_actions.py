@@ -221,6 +221,7 @@ def answer_tracker(answer: str, sure: bool, candidates: list[str], intent: str =
     t = tracker("can I keep a cat in my flat?", intent=intent)
     t.latest_message["answer_choice"] = {"id": answer, "confidence": 0.9 if sure else 0.1, "sure": sure,
                                          "candidates": candidates}
+    t.latest_message["question_scores"] = {"housing/lease": 0.1, "fastlege/get_gp": 0.1, answer: 0.8}
     return t
 
 
@@ -255,3 +256,11 @@ def test_an_answer_button_is_answered_and_passes_the_payload_check() -> None:
     t = tracker(payload, intent="housing", entities=[{"entity": "answer", "value": "housing/lease"}])
     messages, _ = run(ActionAnswerTopic(), t)
     assert messages[0]["text"] == knowledge().render("housing/lease", "en")
+
+
+def test_a_topic_without_questions_gets_its_answer_whatever_the_answer_choice() -> None:
+    """interpreter has one answer and no retrieval intents: the answer choice
+    (over the other topics' questions) must not turn it into "no answer"."""
+    t = answer_tracker("fastlege/get_gp", True, ["fastlege/get_gp"], intent="interpreter")
+    messages, _ = run(ActionAnswerTopic(), t)
+    assert messages[0]["text"] == knowledge().render("interpreter/rights", "en")
