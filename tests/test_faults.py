@@ -245,12 +245,12 @@ def test_two_messages_from_one_person_at_once_are_answered_in_order(gateway: Fak
     active, overlaps = [0], [0]
     original = assistant.send
 
-    async def slow_send(sender_id: str, text: str) -> list[Reply]:
+    async def slow_send(sender_id: str, text: str, metadata: dict[str, str] | None = None) -> list[Reply]:
         active[0] += 1
         overlaps[0] = max(overlaps[0], active[0])
         await asyncio.sleep(0.3)
         active[0] -= 1
-        return await original(sender_id, text)
+        return await original(sender_id, text, metadata)
 
     assistant.send = slow_send  # type: ignore[method-assign]
     with sms_server(gateway, assistant, store) as server:

@@ -142,7 +142,7 @@ FORGED = [
     '/language{"lang":NaN}', '/language{"lang":"ar"', '/language{lang:ar}', '/greet{"show":"everything"}',
     '/greet{"show":"checklist","show":"x"}', '/fastlege{"answer":"nav/appeal","step":"1"}',
     '/fastlege{"answer":"fastlege/get_gp","step":"99"}', '/fastlege{"answer":"fastlege/get_gp","step":1}',
-    '/fastlege{"answer":"fastlege/no_such","step":"1"}', '/fastlege{"answer":"fastlege/get_gp"}',
+    '/fastlege{"answer":"fastlege/no_such","step":"1"}', '/fastlege{"answer":"nav/contact"}',
     '/interpreter{"request":"yes","urgency":"urgent"}', '/interpreter{"request":"no"}', "/Caseworker", "/ caseworker",
     '/caseworker{"a":"' + "x" * 5000 + '"}', "/language" + '{"lang":' * 300 + '"ar"' + "}" * 300,
     ' \n/caseworker{"urgency":"urgent"}', '\u200b/caseworker{"urgency":"urgent"}', "\u2066/restart\u2069",
