@@ -45,6 +45,7 @@ class SafetyNet:
 
     def __init__(self, patterns: Iterable[tuple[str, str] | tuple[str, str, str]]) -> None:
         self._compiled: list[tuple[str, str, str, re.Pattern[str]]] = []
+        self._orders: dict[tuple[str | None, bool], list[tuple[str, str, str, re.Pattern[str]]]] = {}
         for language, pattern, *kind in patterns:
             regex = re.compile(unify_letters(pattern), re.IGNORECASE | re.UNICODE)
             self._compiled.append((language, pattern, kind[0] if kind else "general", regex))
@@ -70,6 +71,19 @@ class SafetyNet:
     def __len__(self) -> int:
         return len(self._compiled)
 
+    def _ordered(self, prefer: str | None, reliable: bool) -> list[tuple[str, str, str, re.Pattern[str]]]:
+        """The patterns in the order `match` tries them, built once per
+        (language, reliable) instead of on every message."""
+        key = (prefer, reliable)
+        if key not in self._orders:
+            ordered = self._compiled
+            if prefer:
+                ordered = [c for c in ordered if c[0] == prefer] + [c for c in ordered if c[0] != prefer]
+                if reliable:
+                    ordered = [c for c in ordered if c[0] in (prefer, *SHARED_LANGUAGES)]
+            self._orders[key] = ordered
+        return self._orders[key]
+
     def match(self, text: str, prefer: str | None = None, reliable: bool = False) -> SafetyMatch | None:
         """The first pattern that matches the message, or None.
 
@@ -81,12 +95,7 @@ class SafetyNet:
         an alarm on another; an unsure detection (a short, panicked message)
         tries every language."""
         normalized = normalize(text)
-        ordered = self._compiled
-        if prefer:
-            ordered = [c for c in self._compiled if c[0] == prefer] + [c for c in self._compiled if c[0] != prefer]
-            if reliable:
-                ordered = [c for c in ordered if c[0] in (prefer, *SHARED_LANGUAGES)]
-        for language, pattern, kind, regex in ordered:
+        for language, pattern, kind, regex in self._ordered(prefer, reliable):
             if regex.search(normalized):
                 return SafetyMatch(language, pattern, kind)
         return None
