@@ -94,7 +94,10 @@ def test_rasa_killed_mid_conversation_and_started_again(stack) -> None:
         stack.wait_ready(300)
     wait_for(lambda: inbound_status(db, second) == "answered", timeout=120)
     answer = outbound_texts(db, number)[-1]
-    assert answer != texts.text("service.queued", "uk") and "barnehage" in answer.lower()
+    assert answer != texts.text("service.queued", "uk")
+    # an answer about barnehage (the SMS holds its first part; the rest comes with MORE)
+    openings = [texts.entry(key, "uk").text[:30] for key in texts.keys("uk") if key.startswith("barnehage/")]
+    assert any(answer.startswith(opening) for opening in openings), answer
     # the conversation before the crash is still there (SQL tracker store)
     events = httpx.get(stack.api(f"/conversations/sms:{number}/tracker"), timeout=30).json()["events"]
     assert [e["text"] for e in events if e["event"] == "user"][:2] == [
