@@ -2,7 +2,7 @@
 misunderstandings, and (flagged urgent) an emergency.
 
 `CaseHandoff` (HANDOFF=cases, the default) opens a case in the caseworkers'
-case store (bot.cases), or adds to the person's open case, and tells the
+case store (caseworkers.cases), or adds to the person's open case, and tells the
 person the case reference and when to expect an answer (office hours).
 `ContactInfoHandoff` (HANDOFF=contact) only tells the person whom to
 contact, for a deployment where no caseworker reads the desk: a case nobody
@@ -23,8 +23,8 @@ from actions.knowledge import knowledge
 from actions.office_hours import OfficeHours
 from actions.settings import settings
 from actions.turn import LAST_ANSWER_SLOT, Turn
-from bot.cases import CaseStore
-from bot.translate import Translator
+from caseworkers.cases import CaseStore
+from caseworkers.translate import Translator
 from ops import metrics
 
 EXCERPT_MESSAGES = 5

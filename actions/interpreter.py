@@ -28,7 +28,7 @@ from actions.handoff import CaseHandoff, handoff
 from actions.knowledge import catalog, knowledge
 from actions.settings import settings
 from actions.turn import Turn
-from bot.cases import CaseStore
+from caseworkers.cases import CaseStore
 from nlu.text import normalize
 from ops import metrics
 

@@ -2,7 +2,7 @@
 
 LOG_FORMAT=json gives one JSON object per line (python-json-logger) for a
 log collector; the default is plain text. Messages never carry message
-text, phone numbers or chat ids (see bot.privacy); this only shapes them.
+text, phone numbers or chat ids (see core.privacy); this only shapes them.
 """
 
 from __future__ import annotations

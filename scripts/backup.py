@@ -56,7 +56,7 @@ from scripts.stack import ROOT, load_env_file
 
 FORMAT = 1
 MANIFEST = "manifest.json"
-# The services' settings and defaults (bot/settings.py, actions/settings.py;
+# The services' settings and defaults (core/config.py, actions/settings.py;
 # tests/test_backup.py keeps them in step). Relative paths are taken from the
 # project folder, the services' working directory.
 DATABASES = (("bot", "BOT_DB", "var/bot.db"), ("cases", "CASES_DB", "var/cases.db"),
@@ -114,7 +114,7 @@ def configured_targets() -> dict[str, Target]:
 
 
 def tracker_location(sqlite_path: Path) -> tuple[Path, str, str]:
-    """Where Rasa keeps conversations, in the order bot/tracker.py reads it:
+    """Where Rasa keeps conversations, in the order channels/tracker.py reads it:
     TRACKER_DB_URL, then POSTGRES_* (deploy/endpoints.multi.yml), then the
     SQLite file TRACKER_DB. Returns (SQLite path, PostgreSQL URL, variable)."""
     env = os.environ

@@ -72,9 +72,9 @@ def channel_figures(rasa_url: str, texts: list[str], tmp: Path) -> dict[str, obj
     import json as jsonlib
     import threading
 
-    from bot.server import TELEGRAM_SECRET_HEADER, create_server
-    from bot.settings import Settings
-    from bot.sms_channel import sign
+    from channels.app import TELEGRAM_SECRET_HEADER, create_server
+    from channels.sms.channel import sign
+    from core.config import Settings
     from tests.fakes.servers import FakeGateway, FakeTelegram, LoopbackServer, message_update
 
     secret, tg_secret = "bench-secret-0123456789abcdef", "bench-telegram-secret-0123"

@@ -30,9 +30,9 @@ from pathlib import Path
 import httpx
 import yaml
 
-from bot.server import TELEGRAM_SECRET_HEADER
-from bot.sms_channel import sign
-from bot.telegram_channel import split_message
+from channels.app import TELEGRAM_SECRET_HEADER
+from channels.sms.channel import sign
+from channels.telegram import split_message
 from scripts.stack import ROOT, Stack
 from tests.fakes.servers import FakeGateway, FakeTelegram, LoopbackServer, free_port, message_update
 

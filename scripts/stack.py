@@ -126,7 +126,7 @@ class Stack:
         return f"{self.rasa_url}{path}{'&' if '?' in path else '?'}token={self.api_token}"
 
     def start_webchat(self) -> None:
-        self._spawn("webchat", [sys.executable, "-m", "bot.server"])
+        self._spawn("webchat", [sys.executable, "-m", "channels.app"])
 
     def start(self, timeout: float = 180.0) -> None:
         if self.with_actions:

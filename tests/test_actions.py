@@ -76,7 +76,7 @@ def test_low_confidence_asks_which_topic_with_buttons() -> None:
 
 def test_what_could_not_be_answered_is_recorded_for_the_desk() -> None:
     from actions.settings import settings
-    from bot.cases import CaseStore
+    from caseworkers.cases import CaseStore
 
     before = len(CaseStore(settings().cases_db).unanswered())
     run(ActionAnswerTopic(), tracker("kan jeg fiske i elva", intent="nav", confidence=0.2, lang="nb",
@@ -248,7 +248,7 @@ def test_an_answer_from_another_topic_is_not_given_as_this_topics_answer() -> No
 
 
 def test_an_answer_button_is_answered_and_passes_the_payload_check() -> None:
-    from bot.payloads import sanitize
+    from core.payloads import sanitize
 
     payload = '/housing{"answer":"housing/lease"}'
     assert sanitize(payload) == payload

@@ -1,6 +1,6 @@
 """scripts/backup.py, driven as an operator would: `python -m scripts.backup`
 in a subprocess with the services' environment variables, against real
-stores (bot.store.Store, bot.cases.CaseStore and a tracker-like SQLite file)
+stores (channels.store.Store, caseworkers.cases.CaseStore and a tracker-like SQLite file)
 that are being written to while the backup runs."""
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-import bot.cases
-import bot.store
-from bot.cases import CaseStore
-from bot.store import Store
+import caseworkers.cases
+import channels.store
+from caseworkers.cases import CaseStore
+from channels.store import Store
 from scripts import backup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,8 +203,8 @@ def test_backup_while_writing_then_verify_wipe_and_restore(deployment: Deploymen
         assert info["status"] == "ok" and info["file"] == file
         assert info["sha256"] == hashlib.sha256((dest / file).read_bytes()).hexdigest()
         assert info["tables"] == {t: len(rows) for t, rows in expected[file].items() if not t.startswith("sqlite_")}
-    assert manifest["databases"]["bot"]["user_version"] == bot.store.SCHEMA_VERSION
-    assert manifest["databases"]["cases"]["user_version"] == bot.cases.SCHEMA_VERSION
+    assert manifest["databases"]["bot"]["user_version"] == channels.store.SCHEMA_VERSION
+    assert manifest["databases"]["cases"]["user_version"] == caseworkers.cases.SCHEMA_VERSION
     assert manifest["databases"]["bot"]["journal_mode"] == "wal"
     assert manifest["secrets"] == [{"file": "sms-json-secret", "next_to": "bot", "mode": "600",
                                     "sha256": hashlib.sha256(SECRET.encode()).hexdigest()}]
@@ -361,7 +361,7 @@ def test_postgres_url_password_goes_to_the_environment() -> None:
 
 
 def test_tracker_location_follows_the_services(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Same order as bot/tracker.py: TRACKER_DB_URL, POSTGRES_*, TRACKER_DB."""
+    """Same order as channels/tracker.py: TRACKER_DB_URL, POSTGRES_*, TRACKER_DB."""
     for var in ("TRACKER_DB_URL", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_PORT", "POSTGRES_DB"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TRACKER_DB", "var/t.db")
@@ -372,7 +372,7 @@ def test_tracker_location_follows_the_services(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("POSTGRES_DB", "conversations")
     assert backup.configured_targets()["tracker"].url == "postgresql://rasa:pw@db.local:5432/conversations"
     try:
-        from bot.tracker import tracker_url
+        from channels.tracker import tracker_url
     except ImportError:
         pass
     else:
@@ -386,7 +386,7 @@ def test_tracker_location_follows_the_services(monkeypatch: pytest.MonkeyPatch) 
 
 def test_defaults_are_the_services_defaults() -> None:
     from actions.settings import Settings as ActionSettings
-    from bot.settings import Settings
+    from core.config import Settings
     from scripts.stack import Stack
 
     defaults = {name: default for name, _, default in backup.DATABASES}

@@ -12,7 +12,7 @@ from actions.handoff import CaseHandoff, person_words
 from actions.knowledge import knowledge
 from actions.office_hours import OfficeHours
 from actions.turn import Turn
-from bot.cases import CaseStore
+from caseworkers.cases import CaseStore
 
 OSLO = OfficeHours.parse("mon-fri 08:00-15:30", "Europe/Oslo")
 

@@ -96,7 +96,7 @@ def test_interpreter_request_form_end_to_end(stack) -> None:
     import os
 
     from actions.interpreter import next_weekdays
-    from bot.cases import CaseStore
+    from caseworkers.cases import CaseStore
 
     sender = f"t-{uuid.uuid4().hex}"
     texts = catalog()

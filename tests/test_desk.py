@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cases import CaseStore
-from bot.notify import notice, notify_new_cases
-from bot.server import create_server
-from bot.settings import Settings
-from bot.store import Store
-from bot.translate import Translator
+from caseworkers.cases import CaseStore
+from caseworkers.notify import notice, notify_new_cases
+from caseworkers.translate import Translator
+from channels.app import create_server
+from channels.store import Store
+from core.config import Settings
 from locales.catalog import Catalog
 from tests.fakes.servers import FakeAssistant, LoopbackServer
 from tests.training_data import ROOT
@@ -146,12 +146,12 @@ def test_new_cases_are_notified_once_without_personal_details() -> None:
 
 def test_create_user_command(tmp_path: Path) -> None:
     db = tmp_path / "cases.db"
-    run = subprocess.run([sys.executable, "-m", "bot.desk", "create-user", "ola", "--password-stdin"],
+    run = subprocess.run([sys.executable, "-m", "caseworkers.desk", "create-user", "ola", "--password-stdin"],
                          input="a long enough password\n", capture_output=True, text=True, cwd=ROOT,
                          env={"CASES_DB": str(db), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
     assert CaseStore(db).check_password("ola", "a long enough password")
-    short = subprocess.run([sys.executable, "-m", "bot.desk", "create-user", "ola", "--password-stdin"],
+    short = subprocess.run([sys.executable, "-m", "caseworkers.desk", "create-user", "ola", "--password-stdin"],
                            input="short\n", capture_output=True, text=True, cwd=ROOT,
                            env={"CASES_DB": str(db), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert short.returncode == 2

@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.emergency import ActionEmergency, give_help, help_key, typed_answer
 from actions.knowledge import catalog
 from actions.turn import Turn
-from bot.sms_text import encoding_of
+from channels.sms.text import encoding_of
 from nlu.langid import LANGUAGES
 from nlu.safety import KINDS
 
@@ -86,7 +86,7 @@ def case_store(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["suicide", "violence", "poisoning", "missing", "fire", "child", "medical"])
 def test_a_clear_danger_gets_its_help_then_an_urgent_case(kind: str, case_store) -> None:
-    from bot.cases import CaseStore
+    from caseworkers.cases import CaseStore
 
     messages, _ = run(ActionEmergency(), tracker("...", lang="ar", kind=kind))
     assert texts_of(messages)[0] == catalog().text(f"emergency.{kind}", "ar")
@@ -115,7 +115,7 @@ def test_out_of_office_hours_the_person_is_told_the_office_is_closed() -> None:
 
 
 def test_a_possible_danger_is_asked_about_and_opens_no_case(case_store) -> None:
-    from bot.cases import CaseStore
+    from caseworkers.cases import CaseStore
 
     messages, events = run(ActionEmergency(), tracker("...", lang="uk", tier="possible", kind="suicide"))
     assert texts_of(messages) == [catalog().text("emergency.possible", "uk"), catalog().text("emergency.ask", "uk")]
@@ -128,7 +128,7 @@ def test_a_possible_danger_is_asked_about_and_opens_no_case(case_store) -> None:
                                          ("እወ", "ti"), ("haa", "so"), ("بله", "fa"), ("aywa", "ar")])
 def test_a_typed_yes_in_any_language_gives_the_help(reply: str, lang: str, case_store) -> None:
     from actions.conversation import ActionOutOfScope
-    from bot.cases import CaseStore
+    from caseworkers.cases import CaseStore
 
     t = tracker(reply, lang=lang, tier=None, intent="out_of_scope", slots={"danger_asked": "suicide"})
     messages, _ = run(ActionOutOfScope(), t)
@@ -137,7 +137,7 @@ def test_a_typed_yes_in_any_language_gives_the_help(reply: str, lang: str, case_
 
 
 def test_no_by_button_ends_the_question_without_a_case(case_store) -> None:
-    from bot.cases import CaseStore
+    from caseworkers.cases import CaseStore
 
     t = tracker('/emergency{"danger":"no"}', tier="clear", slots={"danger_asked": "violence"},
                 entities=[{"entity": "danger", "value": "no"}])

@@ -32,11 +32,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from actions.knowledge import catalog
-from bot.assistant import Reply
-from bot.server import create_server
-from bot.settings import Settings
-from bot.sms_channel import sign
-from bot.store import Store
+from channels.app import create_server
+from channels.assistant import Reply
+from channels.sms.channel import sign
+from channels.store import Store
+from core.config import Settings
 from locales.catalog import Catalog
 from tests.conftest import ROOT, free_port
 from tests.fakes.servers import FakeAssistant, FakeGateway, LoopbackServer, wait_for
@@ -150,7 +150,7 @@ def start_channel_server(tmp: Path, port: int, rasa_url: str, gateway_url: str) 
                TRACKER_DB=str(tmp / "tracker.db"), WEBCHAT_PORT=str(port), SMS_GATEWAY="json",
                SMS_JSON_URL=gateway_url, SMS_JSON_SECRETS=SECRET, SMS_SENDER="Nabo", RETRY_PENDING_SECONDS="0.5",
                STALE_AFTER_SECONDS="1", PYTHONPATH=str(ROOT), ACTION_SERVER_URL="")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.server"], cwd=ROOT, env=env, start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-m", "channels.app"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=open(tmp / "channels.log", "ab"), stderr=subprocess.STDOUT)
     wait_for(lambda: _up(f"http://127.0.0.1:{port}/healthz"), timeout=60)
     return proc
@@ -192,7 +192,7 @@ def test_channel_server_killed_between_receiving_and_replying(tmp_path: Path) ->
 def test_reply_kept_when_delivery_fails_is_delivered_later_without_asking_again() -> None:
     """The assistant answered but the channel could not deliver: the kept
     reply is delivered by the retry loop, and the assistant is not asked twice."""
-    from bot.conversation import Conversations
+    from channels.relay import Conversations
 
     store, assistant, delivered, failing = Store(), FakeAssistant(), [], [True]
 
@@ -325,7 +325,7 @@ def test_database_full(gateway: FakeGateway, tmp_path: Path) -> None:
 def test_telegram_update_acknowledged_then_crash_is_replayed_after_restart(tmp_path: Path) -> None:
     """A webhook update is kept before Telegram hears 200. If the process
     dies before a handler takes it, the next process replays it, once."""
-    from bot.server import TELEGRAM_SECRET_HEADER
+    from channels.app import TELEGRAM_SECRET_HEADER
     from tests.fakes.servers import FakeTelegram, message_update
 
     telegram, tg_secret = FakeTelegram(), "telegram-secret-0123456789"

@@ -76,9 +76,9 @@ def test_owner_only_makes_the_stores_and_their_wal_private(tmp_path: Path) -> No
         from ops.secrets import owner_only, local_secret
         owner_only()
         from pathlib import Path
-        from bot.cases import CaseStore
-        from bot.db import open_database
-        from bot.store import Store
+        from caseworkers.cases import CaseStore
+        from core.db import open_database
+        from channels.store import Store
         var = Path({str(var)!r})
         store = Store(var / "bot.db")
         store.record_inbound("sms", "SM1", "sms:+4790000000", "Hei")
@@ -97,12 +97,12 @@ def test_owner_only_makes_the_stores_and_their_wal_private(tmp_path: Path) -> No
 
 
 def test_channel_server_entry_point(tmp_path: Path) -> None:
-    """`python -m bot.server`: the umask is set before anything is opened."""
+    """`python -m channels.app`: the umask is set before anything is opened."""
     var = tmp_path / "var"
     report = child(f"""
         import uvicorn
         uvicorn.run = lambda app, **kw: report({str(var)!r})  # the server "runs": look at what it made
-        from bot.server import main
+        from channels.app import main
         main()
     """, environment(var))
     assert_owner_only(report, "bot.db", "bot.db-wal", "bot.db-shm", "cases.db", "cases.db-wal", "sms-json-secret",
@@ -178,7 +178,7 @@ def test_backup_and_restore_write_owner_only_files(tmp_path: Path, loose_umask: 
     """A backup made and restored from a shell with umask 022: folder 700,
     files 600; restored databases and secrets 600, and so are the -wal/-shm
     the services make when they open them again."""
-    from bot.store import Store
+    from channels.store import Store
 
     var = tmp_path / "var"
     env = environment(var, BACKUP_DIR=str(tmp_path / "backups"), WEBCHAT_PORT="1", RASA_PORT="1", ACTION_PORT="1")
@@ -186,8 +186,8 @@ def test_backup_and_restore_write_owner_only_files(tmp_path: Path, loose_umask: 
         from ops.secrets import owner_only, local_secret
         owner_only()
         from pathlib import Path
-        from bot.store import Store
-        from bot.cases import CaseStore
+        from channels.store import Store
+        from caseworkers.cases import CaseStore
         var = Path({str(var)!r})
         Store(var / "bot.db").record_inbound("sms", "SM1", "sms:+4790000000", "Hei")
         CaseStore(var / "cases.db")

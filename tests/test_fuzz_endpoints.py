@@ -1,6 +1,6 @@
 """A fuzzing pass over every route of the channel server.
 
-`bot.server.create_server` with every channel on (SMS JSON webhook,
+`channels.app.create_server` with every channel on (SMS JSON webhook,
 Telegram webhook, the desk, the web chat, and everything else the server
 routes: found by walking its routes, so a new route is fuzzed too), and a
 second server with the Twilio webhook. Each route gets a bounded number of
@@ -39,12 +39,12 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from bot.cases import CaseStore
-from bot.server import TELEGRAM_SECRET_HEADER, create_server
-from bot.settings import Settings
-from bot.sms_channel import sign
-from bot.store import Store
-from bot.translate import Translator
+from caseworkers.cases import CaseStore
+from caseworkers.translate import Translator
+from channels.app import TELEGRAM_SECRET_HEADER, create_server
+from channels.sms.channel import sign
+from channels.store import Store
+from core.config import Settings
 from locales.catalog import Catalog
 from tests.fakes.servers import (
     FakeAssistant,
@@ -250,7 +250,7 @@ class Fuzzer:
             return raw, "application/json", extra
         if kind == 6 and template.startswith("/telegram"):  # a well-formed update with hostile content
             uid = rng.randrange(1, 10**9)
-            # Without lone surrogates: bot/server.py cannot keep those yet (a 500; the known failures are
+            # Without lone surrogates: channels/app.py cannot keep those yet (a 500; the known failures are
             # test_hostile_input.py::test_telegram_webhook_known_failures).
             text = re.sub("[\ud800-\udfff]", "\ufffd", self.text(rng))
             update = (message_update(uid, rng.randrange(1, 10**9), text) if rng.random() < 0.7

@@ -35,17 +35,17 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from bot.assistant import Reply
-from bot.cases import CaseStore
-from bot.conversation import Conversations
-from bot.payloads import BARE_INTENTS, MENU_TOPICS, clean_text, sanitize
-from bot.server import TELEGRAM_SECRET_HEADER, create_server
-from bot.settings import Settings
-from bot.sms_channel import sign
-from bot.sms_text import encoding_of, split_for_sms, with_options
-from bot.store import Store
-from bot.translate import Translator
-from bot.webchat import create_app
+from caseworkers.cases import CaseStore
+from caseworkers.translate import Translator
+from channels.app import TELEGRAM_SECRET_HEADER, create_server
+from channels.assistant import Reply
+from channels.relay import Conversations
+from channels.sms.channel import sign
+from channels.sms.text import encoding_of, split_for_sms, with_options
+from channels.store import Store
+from channels.webchat import create_app
+from core.config import Settings
+from core.payloads import BARE_INTENTS, MENU_TOPICS, clean_text, sanitize
 from locales.catalog import Catalog
 from nlu.langid import LANGUAGES, LanguageIdentifier
 from nlu.text import normalize, strip_invisible, unify_letters
@@ -83,7 +83,7 @@ _SEQ = itertools.count(1)
 
 def _allowed_payloads() -> frozenset[str]:
     """Every payload the guard lets through, written out (an oracle
-    independent of bot.payloads): bare intents, languages, the checklist
+    independent of core.payloads): bare intents, languages, the checklist
     offer, the interpreter request, and (answer, step) pairs."""
     import yaml
 
@@ -117,7 +117,7 @@ def produced_payloads() -> list[str]:
     from actions.interpreter import SLOTS, buttons_for
     from actions.replies import MENU_TOPICS as ACTION_TOPICS
     from actions.replies import clarify_topics, language_buttons, topic_buttons
-    from bot.telegram_channel import CHECKLIST_PAYLOAD, TOPIC_PAYLOADS
+    from channels.telegram import CHECKLIST_PAYLOAD, TOPIC_PAYLOADS
 
     payloads = [INTERPRETER_REQUEST_PAYLOAD, OFFER_PAYLOAD, CHECKLIST_PAYLOAD, "/greet", "/language"]
     payloads += [f"/{t}" for t in TOPIC_PAYLOADS + ACTION_TOPICS]
@@ -336,7 +336,7 @@ def test_the_guard_knows_the_same_topics_as_the_actions_and_the_domain() -> None
     import yaml
 
     from actions.replies import MENU_TOPICS as ACTION_TOPICS
-    from bot.telegram_channel import TOPIC_PAYLOADS
+    from channels.telegram import TOPIC_PAYLOADS
 
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     assert MENU_TOPICS == ACTION_TOPICS == TOPIC_PAYLOADS
@@ -680,7 +680,7 @@ def test_sms_gateway_retry_is_recorded_once_and_an_empty_sms_is_answered(sms_jso
 # -- the Telegram webhook ---------------------------------------------------------------------------
 
 
-#: bot/server.py keeps each update (json.dumps(..., ensure_ascii=False)) before answering 200, and SQLite
+#: channels/app.py keeps each update (json.dumps(..., ensure_ascii=False)) before answering 200, and SQLite
 #: cannot store a lone surrogate: a 500 (test_telegram_webhook_known_failures below). Until that is fixed,
 #: the property sends updates without them.
 no_surrogates = hostile_text.map(lambda t: re.sub("[\ud800-\udfff]", "\ufffd", t))
@@ -789,7 +789,7 @@ def _bidi(text: str) -> bool:
 
 
 def test_desk_shows_a_persons_markup_and_bidi_controls_escaped(desk) -> None:
-    from bot.desk import TEMPLATES
+    from caseworkers.desk import TEMPLATES
 
     client, cases, _ = desk
     assert TEMPLATES.env.autoescape is True
@@ -836,7 +836,7 @@ def test_desk_reference_and_login_fields_are_only_parameters(desk) -> None:
 @settings(HOSTILE, max_examples=40)
 @given(hostile_text.filter(lambda t: len(t) < 5000))
 def test_desk_never_renders_a_persons_words_as_markup(desk, text: str) -> None:
-    from bot.desk import _visible_controls
+    from caseworkers.desk import _visible_controls
 
     client, cases, _ = desk
     text = clean_text(text)  # what the channels store
@@ -890,7 +890,7 @@ def test_language_identification_of_a_lone_surrogate(identifier) -> None:
        st.lists(st.text(max_size=30).map(lambda t: re.sub("[\ud800-\udfff]", "", t)), max_size=5))
 def test_sms_segmentation_keeps_every_word_within_the_limit(text: str, segments: int, key: str, lang: str,
                                                             titles: list[str]) -> None:
-    TRIED["bot.sms_text"] += 1
+    TRIED["channels.sms.text"] += 1
     hint = CATALOG.text(key, lang)
     body = with_options(text, titles, CATALOG.text("sms.options", lang))
     parts = split_for_sms(body, segments, hint)

@@ -22,7 +22,7 @@ from actions.interpreter import (
 )
 from actions.knowledge import catalog
 from actions.settings import settings
-from bot.cases import CaseStore
+from caseworkers.cases import CaseStore
 
 DOMAIN = {"forms": {"interpreter_form": {"required_slots": list(SLOTS)}}, "slots": {s: {} for s in SLOTS}}
 

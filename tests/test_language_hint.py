@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from actions.turn import Turn, reply_language
-from bot.telegram_channel import language_hint
+from channels.telegram import language_hint
 
 
 @pytest.mark.parametrize("code,lang", [("uk", "uk"), ("ru-RU", "ru"), ("nb", "nb"), ("no", "nb"), ("nn", "nb"),

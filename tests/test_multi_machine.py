@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from actions.knowledge import catalog
-from bot.sms_channel import sign
-from bot.tracker import TrackerDatabase, tracker_url
+from channels.sms.channel import sign
+from channels.tracker import TrackerDatabase, tracker_url
 from scripts.stack import Stack
 from tests.conftest import ROOT, free_port
 from tests.fakes.servers import wait_for

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import privacy
+from core import privacy
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -57,7 +57,7 @@ def test_without_log_salt_a_random_key_is_made_once_and_owner_only(var: Path) ->
 def test_the_key_survives_restarts_and_differs_between_deployments(var: Path, tmp_path: Path) -> None:
     here = privacy.pseudonym(NUMBER)
     env = {**os.environ, "BOT_DB": str(var / "bot.db"), "PYTHONPATH": str(ROOT)}
-    code = f"from bot.privacy import pseudonym; print(pseudonym({NUMBER!r}))"
+    code = f"from core.privacy import pseudonym; print(pseudonym({NUMBER!r}))"
     again = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert again.stdout.strip() == here, again.stderr
     elsewhere = subprocess.run([PYTHON, "-c", code], env={**env, "BOT_DB": str(tmp_path / "other" / "bot.db")},
@@ -97,7 +97,7 @@ def test_channel_server_refuses_to_start_with_a_placeholder_salt(tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_SALT": "change-me", "BOT_DB": str(tmp_path / "bot.db"),
            "CASES_DB": str(tmp_path / "cases.db"), "TRACKER_DB": str(tmp_path / "tracker.db"), "TRACKER_DB_URL": "",
            "POSTGRES_HOST": "", "SMS_GATEWAY": "none", "TELEGRAM_TOKEN": ""}
-    code = "import uvicorn; uvicorn.run = lambda *a, **k: print('STARTED'); from bot.server import main; main()"
+    code = "import uvicorn; uvicorn.run = lambda *a, **k: print('STARTED'); from channels.app import main; main()"
     proc = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode != 0 and "STARTED" not in proc.stdout
     assert "LOG_SALT" in proc.stderr and "placeholder" in proc.stderr

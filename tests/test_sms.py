@@ -10,12 +10,12 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bot.server import create_server
-from bot.settings import Settings, SettingsError
-from bot.sms_channel import e164, sign, verify_json_signature
-from bot.sms_text import encoding_of, split_for_sms, with_options
-from bot.store import Store
-from bot.tracker import TrackerDatabase
+from channels.app import create_server
+from channels.sms.channel import e164, sign, verify_json_signature
+from channels.sms.text import encoding_of, split_for_sms, with_options
+from channels.store import Store
+from channels.tracker import TrackerDatabase
+from core.config import Settings, SettingsError
 from locales.catalog import Catalog
 from tests.fakes.servers import FakeAssistant, FakeGateway, LoopbackServer, wait_for
 
@@ -202,7 +202,7 @@ def test_without_a_gateway_the_webhook_runs_with_a_local_outbox(tmp_path) -> Non
 
 
 def test_delete_twice_erases_the_person_and_their_cases(gateway: FakeGateway) -> None:
-    from bot.cases import CaseStore
+    from caseworkers.cases import CaseStore
 
     assistant = FakeAssistant()
     cases = CaseStore()
@@ -247,8 +247,8 @@ def test_an_erased_number_is_never_answered_again(gateway: FakeGateway) -> None:
 def test_retention_drops_old_texts(tmp_path) -> None:
     import sqlite3
 
-    from bot.cases import CaseStore
-    from bot.server import purge
+    from caseworkers.cases import CaseStore
+    from channels.app import purge
 
     store, cases = Store(), CaseStore()
     store.record_inbound("sms", "r1", "sms:+47", "gammel melding")

@@ -6,9 +6,9 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from bot.assistant import AssistantClient
-from bot.store import Store
-from bot.tracker import TrackerDatabase
+from channels.assistant import AssistantClient
+from channels.store import Store
+from channels.tracker import TrackerDatabase
 
 
 def test_inbound_is_recorded_once_and_pending_is_oldest_first() -> None:

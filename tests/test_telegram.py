@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.server import TELEGRAM_SECRET_HEADER, create_server
-from bot.settings import Settings, SettingsError
-from bot.store import Store
-from bot.telegram_channel import split_message
+from channels.app import TELEGRAM_SECRET_HEADER, create_server
+from channels.store import Store
+from channels.telegram import split_message
+from core.config import Settings, SettingsError
 from locales.catalog import Catalog
 from tests.fakes.servers import FakeAssistant, FakeTelegram, LoopbackServer, callback_update, message_update, wait_for
 
@@ -165,7 +165,7 @@ def test_split_message_keeps_everything() -> None:
 
 
 def test_new_cases_are_posted_to_the_caseworkers_group(telegram: FakeTelegram) -> None:
-    from bot.cases import CaseStore
+    from caseworkers.cases import CaseStore
 
     cases = CaseStore()
     case, _ = cases.open_case(sender="sms:+4791234567", channel="sms", language="so", topic="nav", text="caawin",

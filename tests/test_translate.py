@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.translate import Translator, UnsafeArchive, split_sentences
+from caseworkers.translate import Translator, UnsafeArchive, split_sentences
 
 SENTENCES = ["hei hvordan har du det", "jeg trenger en lege", "hvor er nav kontoret", "takk for hjelpen",
              "barnet mitt er sykt", "vi har fått et brev", "kan du hjelpe meg", "god morgen alle sammen"]

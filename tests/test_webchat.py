@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from bot.assistant import AssistantUnavailable, Button, Reply
-from bot.settings import Settings
-from bot.webchat import create_app
+from channels.assistant import AssistantUnavailable, Button, Reply
+from channels.webchat import create_app
+from core.config import Settings
 from locales.catalog import Catalog
 
 CATALOG = Catalog.load()

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.assistant import AssistantUnavailable, Button, Reply
+from channels.assistant import AssistantUnavailable, Button, Reply
 
 
 def free_port() -> int:

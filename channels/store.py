@@ -1,5 +1,5 @@
 """The channels' own database (sqlite-utils, WAL): what must survive a
-restart on the channel side. Nothing else in bot/ writes SQL.
+restart on the channel side. Nothing else in channels/ writes SQL.
 
 - inbound:  every message received, once (UNIQUE channel + external id), with
             its state: received -> replied (the assistant's replies kept on
@@ -18,7 +18,7 @@ restart on the channel side. Nothing else in bot/ writes SQL.
             hears 200 until a handler has taken them (replayed after a crash)
 
 Sender ids are stored as given by the channel ("tg:123", "sms:+47...") so
-that /delete can erase them; logs use pseudonyms (bot.privacy).
+that /delete can erase them; logs use pseudonyms (core.privacy).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from bot.db import check_writable, migration, open_database
+from core.db import check_writable, migration, open_database
 
 SCHEMA_VERSION = 3
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.cases import CaseStore
+from caseworkers.cases import CaseStore
 
 logger = logging.getLogger(__name__)
 Post = Callable[[str], Awaitable[None]]

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bot.db import check_writable, migration, open_database
+from core.db import check_writable, migration, open_database
 
 SCHEMA_VERSION = 3
 #: Dangers in which contacting the person unasked could endanger them.

@@ -22,19 +22,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from bot.assistant import AssistantClient, Reply
-from bot.cases import CaseStore
-from bot.conversation import Conversations
-from bot.desk import desk_app
-from bot.notify import notify_new_cases
-from bot.payloads import read_limited
-from bot.settings import Settings
-from bot.sms_channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway
-from bot.store import Store
-from bot.telegram_channel import TelegramChannel
-from bot.tracker import TrackerDatabase
-from bot.translate import Translator
-from bot.webchat import webchat_routes
+from caseworkers.cases import CaseStore
+from caseworkers.desk import desk_app
+from caseworkers.notify import notify_new_cases
+from caseworkers.translate import Translator
+from channels.assistant import AssistantClient, Reply
+from channels.relay import Conversations
+from channels.sms.channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway
+from channels.store import Store
+from channels.telegram import TelegramChannel
+from channels.tracker import TrackerDatabase
+from channels.webchat import webchat_routes
+from core.config import ROOT, Settings
+from core.payloads import read_limited
 from locales.catalog import Catalog
 from ops import metrics
 from ops.logs import configure_logging
@@ -229,7 +229,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     return server
 
 
-PRIVACY_TEXT = Path(__file__).resolve().parent.parent / "PRIVACY.md"
+PRIVACY_TEXT = ROOT / "PRIVACY.md"
 
 
 def purge(settings: Settings, store: Store, cases: CaseStore, tracker: TrackerDatabase) -> None:
@@ -310,7 +310,7 @@ def main() -> None:
     owner_only()  # databases, -wal/-shm, secrets: the owner's only
     import uvicorn
 
-    from bot import privacy
+    from core import privacy
     from scripts.stack import load_env_file
 
     load_env_file()

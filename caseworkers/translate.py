@@ -3,7 +3,7 @@ caseworkers: the person's words into Norwegian, a caseworker's Norwegian
 reply into the person's language.
 
 Operators bring `.argosmodel` files (they cannot be downloaded here) and
-install them with `python -m bot.translate install FILE...`. Sentences are
+install them with `python -m caseworkers.translate install FILE...`. Sentences are
 split here: Argos' default splitter would download a model on first use.
 Where no package (or no pivot through English) exists, `translate` returns
 None and the caller shows the original text, marked untranslated.

@@ -36,7 +36,7 @@ KNOWLEDGE = Path(__file__).resolve().parent.parent / "data" / "knowledge"
 #: Longest entity part (`{...}`) a button produces is about 60 characters.
 MAX_ENTITIES_CHARS = 200
 #: Topics a menu button names without entities (actions/replies.py MENU_TOPICS,
-#: bot/telegram_channel.py TOPIC_PAYLOADS).
+#: channels/telegram.py TOPIC_PAYLOADS).
 MENU_TOPICS = ("fastlege", "nav", "intro_program", "school", "barnehage", "housing", "interpreter", "caseworker")
 #: Intents a button (or a Telegram command: /start -> /greet, /language) sends bare.
 BARE_INTENTS = frozenset({"greet", "language", *MENU_TOPICS})

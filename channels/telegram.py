@@ -1,5 +1,5 @@
 """Telegram, with python-telegram-bot (async): long polling, or a webhook
-checked against Telegram's secret-token header (see bot.server).
+checked against Telegram's secret-token header (see channels.app).
 
 A chat's messages go to the assistant as sender "tg:<chat id>". Buttons
 become inline keyboards; a press sends the payload and clears the keyboard.
@@ -27,9 +27,9 @@ from telegram.ext import (
 )
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from bot.assistant import Button, Reply
-from bot.conversation import Conversations
-from bot.store import Store
+from channels.assistant import Button, Reply
+from channels.relay import Conversations
+from channels.store import Store
 from nlu.langid import LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class TelegramChannel:
         app.add_handler(CommandHandler("checklist", self.on_checklist))
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
-        # Any other "/word": answered like text (bot.payloads makes it plain words unless a button could send it)
+        # Any other "/word": answered like text (core.payloads makes it plain words unless a button could send it)
         app.add_handler(MessageHandler(filters.TEXT & filters.COMMAND, self.on_text))
         app.add_handler(MessageHandler(filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE, self.on_voice))
         app.add_handler(MessageHandler(~filters.TEXT & ~filters.COMMAND, self.on_unsupported))

@@ -18,10 +18,10 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.assistant import AssistantClient, AssistantUnavailable, Reply
-from bot.payloads import read_limited, sanitize
-from bot.privacy import pseudonym
-from bot.settings import Settings
+from channels.assistant import AssistantClient, AssistantUnavailable, Reply
+from core.config import Settings
+from core.payloads import read_limited, sanitize
+from core.privacy import pseudonym
 from locales.catalog import Catalog
 from nlu.langid import LANGUAGES, LanguageIdentifier
 from nlu.text import strip_invisible
@@ -37,7 +37,7 @@ MAX_BODY_BYTES = 1_000_000
 
 def create_app(settings: Settings, client: AssistantClient | None = None,
                catalog: Catalog | None = None, identifier: LanguageIdentifier | None = None) -> Starlette:
-    """The chat page on its own (tests); bot.server hosts it with the channels."""
+    """The chat page on its own (tests); channels.app hosts it with the channels."""
     state: dict[str, object] = {}
 
     @asynccontextmanager

@@ -24,7 +24,6 @@ import math
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -36,16 +35,17 @@ from starlette.routing import Route
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from twilio.request_validator import RequestValidator
 
-from bot.assistant import Reply
-from bot.conversation import Conversations
-from bot.payloads import clean_text, read_limited, sanitize
-from bot.privacy import pseudonym
-from bot.sms_text import split_for_sms, with_options
-from bot.store import Store
+from channels.assistant import Reply
+from channels.relay import Conversations
+from channels.sms.text import split_for_sms, with_options
+from channels.store import Store
+from core.config import ROOT
+from core.payloads import clean_text, read_limited, sanitize
+from core.privacy import pseudonym
 from ops import metrics
 
 logger = logging.getLogger(__name__)
-KEYWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "sms_keywords.yml"
+KEYWORDS_FILE = ROOT / "data" / "sms_keywords.yml"
 MAX_TIMESTAMP_SKEW = 300  # seconds
 MAX_BODY_BYTES = 256 * 1024  # a webhook body; an SMS is a few kilobytes at most
 MAX_SMS_CHARS = 2000  # longer texts are cut (no phone sends that much in one message)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from bot.tracker import tracker_url
+from channels.tracker import tracker_url
 from nlu.langid import LANGUAGES
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: every relative path is resolved here
 
 
 class SettingsError(ValueError):

@@ -1,8 +1,8 @@
 """The caseworker desk: a small web application on localhost, hosted by
-bot.server under /desk.
+channels.app under /desk.
 
 Every page is behind login (accounts with scrypt-hashed passwords, created
-with `python -m bot.desk create-user NAME`), the session is a signed cookie
+with `python -m caseworkers.desk create-user NAME`), the session is a signed cookie
 (HttpOnly, SameSite=Strict) and every form carries a CSRF token. The queue is
 sorted by urgency and age; a case page shows the person's words in the
 original and in Norwegian; a reply is written in Norwegian, translated into
@@ -32,9 +32,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.templating import Jinja2Templates
 
-from bot.cases import CaseStore
-from bot.payloads import read_limited
-from bot.translate import Translator
+from caseworkers.cases import CaseStore
+from caseworkers.translate import Translator
+from core.payloads import read_limited
 from locales.catalog import Catalog
 
 logger = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bot.desk create-user NAME`: create or reset a caseworker."""
+    """`python -m caseworkers.desk create-user NAME`: create or reset a caseworker."""
     import os
 
     parser = argparse.ArgumentParser(description="Caseworker desk accounts.")

@@ -12,10 +12,10 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
-from bot.assistant import AssistantClient, AssistantUnavailable, Reply, parse_reply
-from bot.payloads import sanitize
-from bot.privacy import pseudonym
-from bot.store import ERASED_SENDER, Store
+from channels.assistant import AssistantClient, AssistantUnavailable, Reply, parse_reply
+from channels.store import ERASED_SENDER, Store
+from core.payloads import sanitize
+from core.privacy import pseudonym
 from locales.catalog import Catalog
 from nlu.langid import LanguageIdentifier
 from ops import metrics
@@ -58,7 +58,7 @@ class Conversations:
     async def handle(self, channel: str, external_id: str, sender: str, text: str, deliver: Deliver,
                      hint: str | None = None) -> bool:
         """Handle one inbound message; False if it was a duplicate. What is
-        stored and asked is `bot.payloads.sanitize(text)`: valid Unicode, and
+        stored and asked is `core.payloads.sanitize(text)`: valid Unicode, and
         a "/" payload only in a shape our buttons produce (else plain words)."""
         text = sanitize(text)
         inbound_id = self.store.record_inbound(channel, external_id, sender, text)

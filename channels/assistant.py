@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bot.tracker import TrackerDatabase
+from channels.tracker import TrackerDatabase
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class AssistantClient:
         """Erase the person's conversation from Rasa's tracker store.
 
         Rasa 3.6's HTTP API cannot delete a conversation, so the rows are
-        deleted from the SQL tracker store directly (bot.tracker).
+        deleted from the SQL tracker store directly (channels.tracker).
         """
         if self._tracker is None:
             raise RuntimeError("no tracker store configured: cannot erase conversations")
