@@ -52,6 +52,10 @@ def new_reference() -> str:
     return "K-" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
 
 
+class AlreadyDecided(Exception):
+    """The interpreter request was decided before (its status is the message)."""
+
+
 class CaseStore:
     def __init__(self, path: Path | str | None = None) -> None:
         self.db = open_database(path)
@@ -157,14 +161,16 @@ class CaseStore:
             self.db["cases"].update(case_id, changes)
             self._audit(actor, status, case_id)
 
-    def add_reply(self, case_id: int, actor: str, text_nb: str, text_sent: str, machine_translated: bool) -> None:
-        """A caseworker's reply: Norwegian as written, and what was sent."""
+    def add_reply(self, case_id: int, actor: str, text_nb: str, text_sent: str, machine_translated: bool) -> int:
+        """A caseworker's reply: Norwegian as written, and what was sent.
+        Returns the message's id (it keys the send to the person)."""
         with self._lock, self.db.conn:
-            self.db["case_messages"].insert({"case_id": case_id, "created": now(), "direction": "out",
-                                             "author": actor, "text_original": text_sent, "text_nb": text_nb,
-                                             "machine_translated": int(machine_translated)})
+            message_id = self.db["case_messages"].insert({
+                "case_id": case_id, "created": now(), "direction": "out", "author": actor,
+                "text_original": text_sent, "text_nb": text_nb, "machine_translated": int(machine_translated)}).last_pk
             self.db["cases"].update(case_id, {"status": "answered", "updated": now()})
             self._audit(actor, "replied", case_id, {"machine_translated": machine_translated})
+            return int(message_id)
 
     # -- caseworker accounts ---------------------------------------------------------
     def create_caseworker(self, username: str, password: str) -> None:
@@ -213,11 +219,16 @@ class CaseStore:
 
     def decide_interpreter_request(self, request_id: int, actor: str, confirmed: bool, interpreter: str = "",
                                    time: str = "", reason: str = "") -> dict[str, Any]:
+        """Decide a request once: a second decision (a stale tab, a colleague
+        at the same time) raises AlreadyDecided and changes nothing."""
         with self._lock, self.db.conn:
-            self.db["interpreter_requests"].update(request_id, {
-                "status": "confirmed" if confirmed else "declined", "interpreter": interpreter, "time": time,
-                "reason": reason, "updated": now()})
+            changed = self.db.execute(
+                "update interpreter_requests set status = ?, interpreter = ?, time = ?, reason = ?, updated = ?"
+                " where id = ? and status = 'requested'",
+                ["confirmed" if confirmed else "declined", interpreter, time, reason, now(), request_id]).rowcount
             row = self.db["interpreter_requests"].get(request_id)
+            if not changed:
+                raise AlreadyDecided(row["status"])
             self._audit(actor, "interpreter confirmed" if confirmed else "interpreter declined", row["case_id"])
             return row
 

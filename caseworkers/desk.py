@@ -13,6 +13,7 @@ channel and marked to the person as machine-translated.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import hmac
 import logging
@@ -32,7 +33,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.templating import Jinja2Templates
 
-from caseworkers.cases import CaseStore
+from caseworkers.cases import AlreadyDecided, CaseStore
 from caseworkers.translate import Translator
 from core.payloads import read_limited
 from locales.catalog import Catalog
@@ -58,7 +59,8 @@ TEMPLATES = Jinja2Templates(env=jinja2.Environment(
 MAX_FORM_BYTES = 256 * 1024
 MAX_TRACKED_LOGINS = 10_000  # failed-login keys kept in memory at most
 #: Sends a text to a person through their channel: (sender id, text, language).
-SendToPerson = Callable[[str, str, str], Awaitable[None]]
+#: send(sender, text, language, reference): reference names the message, so it is sent once.
+SendToPerson = Callable[[str, str, str, str], Awaitable[None]]
 MAX_FAILED_LOGINS = 5
 LOCKOUT_SECONDS = 15 * 60
 SECURITY_HEADERS = {
@@ -173,16 +175,21 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
             if not text_nb:
                 return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
                             error="Skriv et svar.")
-            translated = translator.translate(text_nb, "nb", case["language"])
+            translated = await asyncio.to_thread(translator.translate, text_nb, "nb", case["language"])
             text_en = form.get("text_en", "").strip()
             return page(request, "preview.html", case=case, text_nb=text_nb, text_en=text_en, translated=translated,
                         outgoing=outgoing(case["language"], text_nb, translated, text_en))
         elif action == "send":
             text_nb = form.get("text", "").strip()
-            translated = translator.translate(text_nb, "nb", case["language"])
+            if not text_nb:  # nothing to send: say so, send nothing
+                return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
+                            error="Skriv et svar.")
+            translated = await asyncio.to_thread(translator.translate, text_nb, "nb", case["language"])
             message = outgoing(case["language"], text_nb, translated, form.get("text_en", "").strip())
-            await send(case["sender"], message, case["language"] if translated is not None else "nb")
-            cases.add_reply(case["id"], who, text_nb, message, machine_translated=translated is not None)
+            # recorded first: its id keys the send, so a retry never sends it twice
+            message_id = cases.add_reply(case["id"], who, text_nb, message, machine_translated=translated is not None)
+            await send(case["sender"], message, case["language"] if translated is not None else "nb",
+                       f"case-reply:{message_id}")
         return RedirectResponse(f"/desk/cases/{case['reference']}", status_code=303)
 
     def outgoing(language: str, text_nb: str, translated: str | None, text_en: str = "") -> str:
@@ -212,12 +219,17 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         if not note.strip():
             return page(request, "interpreters.html", status=422, requests=cases.interpreter_requests(),
                         error="Fyll ut tid og tolk, eller en begrunnelse.")
-        cases.decide_interpreter_request(wanted, user(request) or "", confirmed, form.get("interpreter", ""),
-                                         form.get("time", ""), form.get("reason", ""))
+        try:
+            cases.decide_interpreter_request(wanted, user(request) or "", confirmed, form.get("interpreter", ""),
+                                             form.get("time", ""), form.get("reason", ""))
+        except AlreadyDecided as decided:
+            status = {"confirmed": "bekreftet", "declined": "avslått"}.get(str(decided), str(decided))
+            return page(request, "interpreters.html", status=409, requests=cases.interpreter_requests(),
+                        error=f"Denne forespørselen er allerede {status}. Ingenting ble sendt.")
         lang = row["language"]
         header = catalog.text("interp.confirmed" if confirmed else "interp.declined", lang, reference=row["reference"])
-        body = outgoing(lang, note, translator.translate(note, "nb", lang))
-        await send(row["sender"], f"{header}\n{body}", lang)
+        body = outgoing(lang, note, await asyncio.to_thread(translator.translate, note, "nb", lang))
+        await send(row["sender"], f"{header}\n{body}", lang, f"interpreter:{wanted}")
         return RedirectResponse("/desk/interpreters", status_code=303)
 
     async def unanswered(request: Request) -> Response:

@@ -32,7 +32,7 @@ from channels.sms.channel import Gateway, JsonGateway, OutboxGateway, SmsChannel
 from channels.store import Store
 from channels.telegram import TelegramChannel
 from channels.tracker import TrackerDatabase
-from channels.webchat import webchat_routes
+from channels.webchat import web_deliverer, webchat_routes
 from core.config import ROOT, Settings
 from core.payloads import read_limited
 from locales.catalog import Catalog
@@ -54,8 +54,8 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     tracker = TrackerDatabase(settings.tracker_store_url)
     assistant = assistant or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds, tracker=tracker)
     conversations = Conversations(assistant, store, catalog, settings.default_language, log_salt=settings.log_salt)
-    routes = webchat_routes(settings, assistant, catalog)
-    deliverers = {}
+    routes = webchat_routes(settings, conversations, catalog)
+    deliverers = {"web": web_deliverer(store)}
 
     telegram: TelegramChannel | None = None
     if settings.telegram_token:
@@ -89,12 +89,13 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     cases = cases or CaseStore(settings.cases_db)
     translator = translator or Translator(settings.translation_packages_dir)
 
-    async def send_to_person(sender: str, text: str, lang: str) -> None:
+    async def send_to_person(sender: str, text: str, lang: str, reference: str) -> None:
+        """A caseworker's message; `reference` names it (a case message, an
+        interpreter decision), so it is sent once whatever is retried."""
         deliver = deliverers.get(metrics.channel_of(sender))
-        if deliver is not None:
-            await deliver(sender, [Reply(text)], lang)
-        else:  # the web chat collects it from /api/inbox
-            store.queue_outbound("web", sender, f"desk:{time.time_ns()}", {"text": text})
+        if deliver is None:
+            raise ValueError(f"no channel for sender kind {metrics.channel_of(sender)!r}")
+        await deliver(sender, [Reply(text)], lang, reference)
 
     conversations.erasers.append(cases.forget)
 
@@ -117,16 +118,6 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     routes.append(Mount("/desk", app=desk_app(cases, translator, catalog, send_to_person, secret,
                                               settings.desk_https_only)))
 
-    async def inbox(request: Request) -> JSONResponse:
-        """Messages from caseworkers waiting for a web chat person."""
-        sender = "web:" + request.query_params.get("sender", "")
-        waiting = [row for row in store.outbound_with_status("queued") if row["channel"] == "web"
-                   and row["sender"] == sender]
-        for row in waiting:
-            store.mark_outbound(row["id"], "sent")
-        return JSONResponse({"messages": [{"text": json.loads(r["body"])["text"], "buttons": []} for r in waiting]})
-
-    routes.append(Route("/api/inbox", inbox))
 
     async def post_to_caseworkers(text: str) -> None:
         assert telegram is not None and telegram.application is not None
@@ -178,6 +169,8 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
                 if telegram and settings.telegram_mode == "webhook":
                     await replay_updates(telegram, store, settings.stale_after_seconds)
                 await conversations.retry_pending(deliverers, settings.stale_after_seconds)
+                if sms:
+                    await sms.resend_due(settings.stale_after_seconds)
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 logger.exception("Retrying pending messages failed")
 

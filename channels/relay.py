@@ -22,8 +22,16 @@ from ops import metrics
 
 logger = logging.getLogger(__name__)
 
-#: A channel's way to deliver replies to one person, in a language.
-Deliver = Callable[[str, list[Reply], str], Awaitable[None]]
+#: A channel's way to deliver replies to one person, in a language:
+#: deliver(sender, replies, language, reference). `reference` names what the
+#: replies answer (the inbound message id), so a retried delivery is keyed the
+#: same as the first and a channel with an outbox never sends it twice.
+Deliver = Callable[[str, list[Reply], str, str], Awaitable[None]]
+
+
+class Undeliverable(Exception):
+    """The channel refuses this delivery for good (the person blocked the bot,
+    the chat is gone, a permanent 4xx): recorded, never retried."""
 
 
 class Conversations:
@@ -68,24 +76,27 @@ class Conversations:
             return False
         if not text.strip():  # nothing left to ask the assistant about (e.g. only "/" or control characters)
             notice, lang = self.text("input.empty", sender)
-            await deliver(sender, [Reply(notice)], lang)
+            await deliver(sender, [Reply(notice)], lang, f"{external_id}:empty")
             self.store.set_inbound_status(inbound_id, "answered")
             return True
-        await self.process(inbound_id, sender, text, deliver, hint)
+        await self.process(inbound_id, sender, text, deliver, hint, reference=external_id)
         return True
 
     async def process(self, inbound_id: int, sender: str, text: str, deliver: Deliver,
-                      hint: str | None = None) -> None:
+                      hint: str | None = None, reference: str = "") -> None:
         """Answer a message already recorded; one person's messages in order.
         `hint`: a language the channel knows the person uses (Telegram's
         language_code), a first guess for someone new."""
+        reference = reference or self.store.inbound(inbound_id)["external_id"]
         async with self._locks[sender]:
-            await self._answer(inbound_id, sender, text, deliver, notify=True, hint=hint)
+            await self._answer(inbound_id, sender, text, deliver, notify=True, hint=hint, reference=reference)
 
     async def _answer(self, inbound_id: int, sender: str, text: str, deliver: Deliver, notify: bool,
-                      kept: tuple[list[Reply], str] | None = None, hint: str | None = None) -> bool:
+                      kept: tuple[list[Reply], str] | None = None, hint: str | None = None,
+                      reference: str = "") -> bool:
         """Ask the assistant (unless its replies were `kept` from an earlier
-        try), keep the replies, deliver them, then mark the message answered."""
+        try), keep the replies, deliver them, then mark the message answered.
+        A delivery the channel refuses for good is recorded and given up."""
         channel, started = metrics.channel_of(sender), time.monotonic()
         if kept is None:
             try:
@@ -96,13 +107,20 @@ class Conversations:
                 if notify:
                     notice, lang = self.text("service.queued", sender, text)
                     metrics.MESSAGES_IN.labels(channel, lang).inc()
-                    await deliver(sender, [Reply(notice)], lang)
+                    await deliver(sender, [Reply(notice)], lang, f"{reference}:queued")
                 return False
             lang = self._reply_language(sender, replies, text)
             self.store.set_replies(inbound_id, [r.to_dict() for r in replies], lang)
         else:
             replies, lang = kept
-        await deliver(sender, replies, lang)
+        try:
+            await deliver(sender, replies, lang, reference)
+        except Undeliverable as exc:
+            self.store.give_up_inbound(inbound_id, str(exc) or type(exc).__name__)
+            metrics.SEND_FAILURES.labels(channel).inc()
+            logger.warning("Reply to %s cannot be delivered, given up: %s", pseudonym(sender, self._salt),
+                           type(exc.__cause__ or exc).__name__)
+            return True
         self.store.set_inbound_status(inbound_id, "answered")
         if notify:
             metrics.MESSAGES_IN.labels(channel, lang).inc()
@@ -127,8 +145,10 @@ class Conversations:
         logger.info("Erased what was stored about %s", pseudonym(sender, self._salt))
 
     async def retry_pending(self, deliverers: dict[str, Deliver], stale_after_seconds: float = 60.0) -> int:
-        """Answer messages kept while the assistant was down, oldest first;
-        stops at the first that still fails. Returns how many were answered."""
+        """Answer messages kept while the assistant was down, oldest first,
+        and deliver replies whose delivery failed. Stops when the assistant
+        is still down; a delivery that fails again waits its turn (kept in
+        the row) and does not hold up the others. Returns how many were answered."""
         answered = 0
         for row in self.store.pending_inbound(stale_after_seconds):
             deliver = deliverers.get(row["channel"])
@@ -141,12 +161,14 @@ class Conversations:
                 if row.get("replies"):  # the assistant answered; only the delivery is missing
                     kept = ([parse_reply(r) for r in json.loads(row["replies"])], row["language"] or "nb")
                 try:
-                    if not await self._answer(row["id"], row["sender"], row["text"], deliver, notify=False, kept=kept):
+                    if not await self._answer(row["id"], row["sender"], row["text"], deliver, notify=False, kept=kept,
+                                              reference=row["external_id"]):
                         break
-                except Exception:
-                    # delivery failed again: back to where it was, for the next round
-                    self.store.set_inbound_status(row["id"], "replied" if self.store.inbound(row["id"])["replies"]
-                                                  else "received")
-                    raise
+                except Exception as exc:  # noqa: BLE001 - one failing delivery must not stop the others
+                    status = self.store.defer_inbound(row["id"], type(exc).__name__)
+                    metrics.SEND_RETRIES.labels(row["channel"]).inc()
+                    logger.warning("Delivery to %s failed again (%s): %s", pseudonym(row["sender"], self._salt),
+                                   type(exc).__name__, status)
+                    continue
             answered += 1
         return answered

@@ -16,6 +16,13 @@ restart on the channel side. Nothing else in channels/ writes SQL.
             when the assistant is down)
 - updates:  Telegram webhook updates as received, from the moment Telegram
             hears 200 until a handler has taken them (replayed after a crash)
+- keyboards: the Telegram message that carries a person's current buttons
+            (a press on an older one is answered "this button is old")
+
+A delivery that fails is retried with a growing pause kept in the row
+(`next_try`), over hours, not seconds; one the channel refuses for good (the
+person blocked the bot, a permanent 4xx) is given up (`undeliverable`,
+`failed`) and recorded, so it never holds up other people's replies.
 
 Sender ids are stored as given by the channel ("tg:123", "sms:+47...") so
 that /delete can erase them; logs use pseudonyms (core.privacy).
@@ -36,7 +43,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from core.db import check_writable, migration, open_database
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 #: What happened must be written down, even if another writer holds the
@@ -50,8 +57,22 @@ _persist = retry(retry=retry_if_exception_type(sqlite3.OperationalError), stop=s
 ERASED_SENDER = "erased"
 
 
+#: A delivery is tried this many times (over about a day, see backoff_seconds) before it is given up.
+MAX_DELIVERY_ATTEMPTS = 30
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def later(seconds: float) -> str:
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
+
+
+def backoff_seconds(attempts: int) -> float:
+    """30 s, 1 min, 2 min ... then every hour: a gateway or network outage of
+    minutes or hours loses nothing, and a dead one is not hammered."""
+    return min(30.0 * 2 ** (attempts - 1), 3600.0)
 
 
 class Store:
@@ -91,6 +112,12 @@ class Store:
             if version < 3:  # Telegram webhook updates, kept from the 200 until handled
                 self.db["updates"].create({"update_id": int, "body": str, "status": str, "created": str},
                                           pk="update_id")
+            if version < 4:  # persisted backoff; the current keyboard per person
+                self.db["inbound"].add_column("attempts", int, not_null_default=0)
+                self.db["inbound"].add_column("next_try", str)
+                self.db["inbound"].add_column("last_error", str)
+                self.db["outbound"].add_column("next_try", str)
+                self.db["keyboards"].create({"sender": str, "message_id": int, "created": str}, pk="sender")
 
     # -- inbound ----------------------------------------------------------------
     def record_inbound(self, channel: str, external_id: str, sender: str, text: str) -> int | None:
@@ -116,9 +143,31 @@ class Store:
         `stale_after_seconds` old."""
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=stale_after_seconds)).isoformat()
         # A 'retrying' row was claimed (claim time in `answered`) by a process that may have died since.
+        # A row whose delivery failed waits until its `next_try`.
         return list(self.db["inbound"].rows_where(
-            "status = 'pending' or (status in ('received', 'replied') and created < ?)"
-            " or (status = 'retrying' and answered < ?)", [cutoff, cutoff], order_by="id"))
+            "(status = 'pending' or (status in ('received', 'replied') and created < ?)"
+            " or (status = 'retrying' and answered < ?)) and (next_try is null or next_try <= ?)",
+            [cutoff, cutoff, now()], order_by="id"))
+
+    @_persist
+    def defer_inbound(self, inbound_id: int, error: str) -> str:
+        """A delivery failed for a reason that may pass: try again after a
+        pause that doubles (30 s up to an hour) and give up after a day or
+        so. Returns the new status."""
+        with self._lock, self.db.conn:
+            row = self.db["inbound"].get(inbound_id)
+            attempts = (row.get("attempts") or 0) + 1
+            status = ("undeliverable" if attempts >= MAX_DELIVERY_ATTEMPTS
+                      else "replied" if row.get("replies") else "received")
+            self.db["inbound"].update(inbound_id, {"status": status, "attempts": attempts, "last_error": error[:200],
+                                                   "next_try": later(backoff_seconds(attempts))})
+            return status
+
+    @_persist
+    def give_up_inbound(self, inbound_id: int, error: str) -> None:
+        """The channel refuses this delivery for good: recorded, never retried."""
+        with self._lock, self.db.conn:
+            self.db["inbound"].update(inbound_id, {"status": "undeliverable", "last_error": error[:200]})
 
     def set_replies(self, inbound_id: int, replies: list[dict[str, Any]], language: str) -> None:
         """Keep the assistant's replies before delivering them: if delivery
@@ -130,6 +179,10 @@ class Store:
 
     def inbound(self, inbound_id: int) -> dict[str, Any]:
         return self.db["inbound"].get(inbound_id)
+
+    def inbound_status_by_external(self, channel: str, external_id: str) -> str | None:
+        rows = list(self.db["inbound"].rows_where("channel = ? and external_id = ?", [channel, external_id]))
+        return rows[0]["status"] if rows else None
 
     def inbound_status(self, inbound_id: int) -> str:
         return self.inbound(inbound_id)["status"]
@@ -143,8 +196,10 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """For /metrics: messages not answered yet, and replies that failed."""
-        pending = self.db.execute("select count(*) from inbound where status != 'answered'").fetchone()[0]
-        failed = self.db.execute("select count(*) from outbound where status = 'failed'").fetchone()[0]
+        pending = self.db.execute("select count(*) from inbound where status not in ('answered', 'ignored',"
+                                  " 'undeliverable')").fetchone()[0]
+        failed = (self.db.execute("select count(*) from outbound where status = 'failed'").fetchone()[0]
+                  + self.db.execute("select count(*) from inbound where status = 'undeliverable'").fetchone()[0])
         return {"pending": pending, "failed": failed}
 
     def check(self) -> None:
@@ -198,6 +253,30 @@ class Store:
             self.db["outbound"].update(outbound_id, {
                 "status": status, "attempts": row["attempts"] + (status in ("sent", "failed", "retrying")),
                 "last_error": error[:200], "provider_id": provider_id or row["provider_id"], "updated": now()})
+
+    @_persist
+    def defer_outbound(self, outbound_id: int, error: str) -> str:
+        """A send failed for a reason that may pass (gateway down, 5xx, 429):
+        kept for the resend job with a growing pause; failed after about a day."""
+        with self._lock, self.db.conn:
+            row = self.db["outbound"].get(outbound_id)
+            attempts = row["attempts"] + 1
+            status = "failed" if attempts >= MAX_DELIVERY_ATTEMPTS else "retrying"
+            self.db["outbound"].update(outbound_id, {"status": status, "attempts": attempts, "last_error": error[:200],
+                                                     "next_try": later(backoff_seconds(attempts)), "updated": now()})
+            return status
+
+    def outbound_due(self, channel: str, stale_after_seconds: float) -> list[dict[str, Any]]:
+        """Sends to try again: deferred ones whose pause is over, and queued
+        ones a process that died never sent."""
+        cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=stale_after_seconds)).isoformat()
+        return list(self.db["outbound"].rows_where(
+            "channel = ? and ((status = 'retrying' and next_try <= ?) or (status = 'queued' and updated < ?))",
+            [channel, now(), cutoff], order_by="id"))
+
+    def outbound_for(self, channel: str, sender: str, status: str) -> list[dict[str, Any]]:
+        return list(self.db["outbound"].rows_where("channel = ? and sender = ? and status = ?",
+                                                   [channel, sender, status], order_by="id"))
 
     def outbound_with_status(self, status: str) -> list[dict[str, Any]]:
         return list(self.db["outbound"].rows_where("status = ?", [status], order_by="id"))
@@ -255,6 +334,15 @@ class Store:
     def opted_out(self, sender: str) -> bool:
         return bool(list(self.db["optouts"].rows_where("sender = ?", [sender])))
 
+    # -- Telegram: the message with the person's current buttons ----------------------------
+    def set_keyboard(self, sender: str, message_id: int) -> None:
+        with self._lock, self.db.conn:
+            self.db["keyboards"].upsert({"sender": sender, "message_id": message_id, "created": now()}, pk="sender")
+
+    def keyboard(self, sender: str) -> int | None:
+        rows = list(self.db["keyboards"].rows_where("sender = ?", [sender]))
+        return rows[0]["message_id"] if rows else None
+
     # -- the language a person was last answered in ----------------------------------
     def set_language(self, sender: str, language: str) -> None:
         with self._lock, self.db.conn:
@@ -268,7 +356,7 @@ class Store:
     def forget(self, sender: str) -> None:
         """Erase everything stored about one person (the /delete command)."""
         with self._lock, self.db.conn:
-            for table in ("inbound", "outbound", "options", "more", "optouts", "people"):
+            for table in ("inbound", "outbound", "options", "more", "optouts", "people", "keyboards"):
                 self.db.execute(f"delete from {table} where sender = ?", [sender])
 
     def record_erased(self, channel: str, external_id: str) -> None:

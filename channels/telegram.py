@@ -15,7 +15,7 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
-from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -25,10 +25,10 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from channels.assistant import Button, Reply
-from channels.relay import Conversations
+from channels.relay import Conversations, Undeliverable
 from channels.store import Store
 from nlu.langid import LANGUAGES
 
@@ -102,6 +102,11 @@ def keyboard(buttons: tuple[Button, ...] | list[Button], store: Store) -> Inline
     return InlineKeyboardMarkup(rows)
 
 
+def transient(exc: BaseException) -> bool:
+    """Worth another try: a network error or a timeout, not a refusal."""
+    return isinstance(exc, (NetworkError, TimedOut)) and not isinstance(exc, BadRequest)
+
+
 class TelegramChannel:
     """Handlers and delivery for one bot."""
 
@@ -132,8 +137,10 @@ class TelegramChannel:
     # -- delivery -------------------------------------------------------------------
     async def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         """Network errors are retried with backoff (RetryAfter is handled by
-        the rate limiter, which waits as long as Telegram asks)."""
-        async for attempt in AsyncRetrying(retry=retry_if_exception_type((NetworkError, TimedOut)),
+        the rate limiter, which waits as long as Telegram asks). A refusal
+        (BadRequest, a NetworkError subclass in python-telegram-bot) is not:
+        the same request would be refused again."""
+        async for attempt in AsyncRetrying(retry=retry_if_exception(transient),
                                            stop=stop_after_attempt(4), wait=wait_exponential(0.2, max=5),
                                            reraise=True):
             with attempt:
@@ -143,14 +150,23 @@ class TelegramChannel:
                     raise
         return None
 
-    async def deliver(self, sender: str, replies: list[Reply], lang: str) -> None:
+    async def deliver(self, sender: str, replies: list[Reply], lang: str, reference: str = "") -> None:
+        """Send the replies; the message carrying buttons becomes the person's
+        current keyboard. Raises Undeliverable when Telegram refuses for good
+        (the person blocked the bot, the chat is gone)."""
         assert self.application is not None
         chat_id = int(sender.split(":", 1)[1])
-        for reply in replies:
-            parts = split_message(reply.text)
-            for i, part in enumerate(parts):
-                markup = keyboard(reply.buttons, self.store) if i == len(parts) - 1 else None
-                await self._call(self.application.bot.send_message, chat_id=chat_id, text=part, reply_markup=markup)
+        try:
+            for reply in replies:
+                parts = split_message(reply.text)
+                for i, part in enumerate(parts):
+                    markup = keyboard(reply.buttons, self.store) if i == len(parts) - 1 else None
+                    sent = await self._call(self.application.bot.send_message, chat_id=chat_id, text=part,
+                                            reply_markup=markup)
+                    if markup is not None and sent is not None:
+                        self.store.set_keyboard(sender, sent.message_id)
+        except (Forbidden, BadRequest) as exc:
+            raise Undeliverable(type(exc).__name__) from exc
 
     async def _typing(self, chat_id: int) -> None:
         assert self.application is not None
@@ -216,6 +232,14 @@ class TelegramChannel:
     async def on_button(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None or update.effective_chat is None:
+            return
+        sender = sender_of(update.effective_chat.id)
+        pressed = query.message.message_id if query.message is not None else None
+        current = self.store.keyboard(sender)
+        if pressed is not None and current is not None and pressed != current:
+            # a button from an older message: the conversation has moved on since
+            lang = self.conversations.language_of(sender)
+            await self._call(query.answer, text=self.conversations.catalog.text("button.stale", lang))
             return
         await self._call(query.answer)
         try:  # the keyboard is used up: clear it

@@ -1,13 +1,18 @@
-"""The local chat page: talk to the assistant from a browser on localhost.
+"""The web chat: the page, its texts, and its two calls.
 
-`GET /` serves the page, `GET /api/texts` its own texts in a language,
-`POST /api/messages` forwards a message to the assistant. Bad input and an
-unavailable assistant get a clear answer in the person's language.
+`POST /api/messages` takes a message through the relay like every channel
+(recorded once by its id, one person's messages in order, kept while the
+assistant is down and answered later) and returns the replies. Replies that
+come later (a caseworker's, an answer kept while the assistant was down)
+wait in the outbox until the page fetches them with `POST /api/inbox` and
+acknowledges them by id on its next call: reading alone loses nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +23,9 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from channels.assistant import AssistantClient, AssistantUnavailable, Reply
+from channels.assistant import AssistantClient, Reply
+from channels.relay import Conversations
+from channels.store import Store
 from core.config import Settings
 from core.payloads import read_limited, sanitize
 from core.privacy import pseudonym
@@ -35,25 +42,39 @@ RTL_LANGUAGES = {"ar", "fa"}
 MAX_BODY_BYTES = 1_000_000
 
 
-def create_app(settings: Settings, client: AssistantClient | None = None,
-               catalog: Catalog | None = None, identifier: LanguageIdentifier | None = None) -> Starlette:
+def create_app(settings: Settings, client: AssistantClient | None = None, catalog: Catalog | None = None,
+               identifier: LanguageIdentifier | None = None, store: Store | None = None) -> Starlette:
     """The chat page on its own (tests); channels.app hosts it with the channels."""
-    state: dict[str, object] = {}
+    texts = catalog or Catalog.load()
+    owned = client is None
+    client = client or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds)
+    store = store or Store(settings.bot_db)
+    conversations = Conversations(client, store, texts, settings.default_language, identifier, settings.log_salt)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
-        owned = state.get("client")
-        if isinstance(owned, AssistantClient):
-            await owned.close()
+        if owned:
+            await client.close()
 
-    return Starlette(routes=webchat_routes(settings, client, catalog or Catalog.load(), identifier, state),
-                     lifespan=lifespan)
+    return Starlette(routes=webchat_routes(settings, conversations, texts, identifier), lifespan=lifespan)
 
 
-def webchat_routes(settings: Settings, client: AssistantClient | None, texts: Catalog,
-                   identifier: LanguageIdentifier | None = None, state: dict[str, object] | None = None) -> list:
-    state = state if state is not None else {}
+def web_deliverer(store: Store):  # type: ignore[no-untyped-def]
+    """Replies that come after the page's call (a retried answer, a
+    caseworker's message) wait in the outbox for /api/inbox."""
+
+    async def deliver(sender: str, replies: list[Reply], lang: str, reference: str = "") -> None:
+        for i, reply in enumerate(replies):
+            store.queue_outbound("web", sender, f"web:{reference}:{i}", reply.to_dict())
+
+    return deliver
+
+
+def webchat_routes(settings: Settings, conversations: Conversations, texts: Catalog,
+                   identifier: LanguageIdentifier | None = None) -> list:
+    state: dict[str, object] = {}
+    store = conversations.store
 
     def person_language(text: str, hint: object) -> str:
         """Reliable detection of the message, else the page's language, else the default."""
@@ -87,8 +108,10 @@ def webchat_routes(settings: Settings, client: AssistantClient | None, texts: Ca
             return _error(texts, "input.empty", settings.default_language, 400)
         if not isinstance(body, dict):
             return _error(texts, "input.empty", settings.default_language, 400)
-        sender, text, hint = body.get("sender"), body.get("text"), body.get("lang")
-        if not isinstance(sender, str) or not (8 <= len(sender) <= 64) or not sender.isprintable():
+        sender, text, hint, message_id = body.get("sender"), body.get("text"), body.get("lang"), body.get("id")
+        if not _valid_id(sender):
+            return _error(texts, "input.empty", settings.default_language, 400)
+        if message_id is not None and not _valid_id(message_id):
             return _error(texts, "input.empty", settings.default_language, 400)
         # A "/" payload only in a shape our buttons produce; any other becomes plain words.
         text = strip_invisible(sanitize(text)).strip() if isinstance(text, str) else ""
@@ -96,13 +119,41 @@ def webchat_routes(settings: Settings, client: AssistantClient | None, texts: Ca
             return _error(texts, "input.empty", person_language("", hint), 422)
         if len(text) > settings.max_message_chars:
             return _error(texts, "input.too_long", person_language(text[:500], hint), 413, limit=settings.max_message_chars)
-        assistant = client or state.setdefault("client", AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds))
+        collected: list[Reply] = []
+
+        async def collect(_: str, replies: list[Reply], __: str, ___: str = "") -> None:
+            collected.extend(replies)
+
+        inbound_id_before = message_id or secrets.token_hex(16)
+        page_hint = hint if hint in LANGUAGES else None
+        handled = await conversations.handle("web", inbound_id_before, f"web:{sender}", text, collect, page_hint)
+        if not handled:  # the page sent the same message again (a retry after a lost response)
+            return JSONResponse({"messages": [], "duplicate": True}, headers=_security_headers())
+        status = 202 if store.inbound_status_by_external("web", inbound_id_before) == "pending" else 200
+        if status == 202:
+            logger.warning("Assistant unavailable; web message from %s kept", pseudonym(sender, settings.log_salt))
+        return JSONResponse({"messages": [r.to_dict() for r in collected]}, status_code=status,
+                            headers=_security_headers())
+
+    async def inbox(request: Request) -> JSONResponse:
+        """Messages waiting for this page; those it acknowledges (`ack`: ids it
+        has shown) are marked sent, the others are returned again."""
+        if await read_limited(request, 64 * 1024) is None:
+            return JSONResponse({"messages": []}, status_code=413)
         try:
-            replies = await assistant.send(f"web:{sender}", text)  # type: ignore[union-attr]
-        except AssistantUnavailable:
-            logger.warning("Assistant unavailable for web sender %s", pseudonym(sender, settings.log_salt))
-            return _error(texts, "service.unavailable", person_language(text, hint), 503)
-        return JSONResponse({"messages": [r.to_dict() for r in replies]}, headers=_security_headers())
+            body = await request.json()
+        except (ValueError, RecursionError):
+            return JSONResponse({"messages": []}, status_code=400)
+        sender = body.get("sender") if isinstance(body, dict) else None
+        acks = body.get("ack", []) if isinstance(body, dict) else []
+        if not (isinstance(sender, str) and 1 <= len(sender) <= 64 and sender.isprintable()) or not isinstance(acks, list):
+            return JSONResponse({"messages": []}, status_code=400)
+        waiting = store.outbound_for("web", f"web:{sender}", "queued")
+        for row in waiting:
+            if row["id"] in acks:
+                store.mark_outbound(row["id"], "sent")
+        out = [{"id": r["id"], **json.loads(r["body"])} for r in waiting if r["id"] not in acks]
+        return JSONResponse({"messages": out}, headers=_security_headers())
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -111,9 +162,14 @@ def webchat_routes(settings: Settings, client: AssistantClient | None, texts: Ca
         Route("/", page),
         Route("/api/texts", page_texts),
         Route("/api/messages", messages, methods=["POST"]),
+        Route("/api/inbox", inbox, methods=["POST"]),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, str) and 8 <= len(value) <= 64 and value.isprintable()
 
 
 def _error(texts: Catalog, key: str, lang: str, status: int, **values: object) -> JSONResponse:

@@ -118,14 +118,21 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
         block.locator("button.confirm").click()
         assert "confirmed" in page.locator(f"#request-{request_id}").inner_text()
         browser.close()
-    inbox = httpx.get(f"{server.url}/api/inbox", params={"sender": "person2"}).json()["messages"]
+    inbox = read_inbox(server.url, "person2")
     assert "Vi ringer deg i morgen klokka 10." in inbox[0]["text"]
     assert inbox[0]["text"].endswith("English: We will call you tomorrow at 10.")
-    assert httpx.get(f"{server.url}/api/inbox", params={"sender": "person2"}).json()["messages"] == []
-    told = httpx.get(f"{server.url}/api/inbox", params={"sender": "person1"}).json()["messages"]
+    assert read_inbox(server.url, "person2") == []
+    told = read_inbox(server.url, "person1")
     assert told[0]["text"].startswith(CATALOG.text("interp.confirmed", "so", reference=urgent["reference"]))
     log = [a["action"] for a in cases.audit_log(normal["id"])]
     assert log == ["opened", "claimed", "replied", "closed"]
+
+
+def read_inbox(url: str, sender: str) -> list[dict]:
+    """What the web chat page does: fetch, show, acknowledge by id."""
+    got = httpx.post(f"{url}/api/inbox", json={"sender": sender, "ack": []}).json()["messages"]
+    httpx.post(f"{url}/api/inbox", json={"sender": sender, "ack": [m["id"] for m in got]})
+    return got
 
 
 def test_new_cases_are_notified_once_without_personal_details() -> None:
@@ -175,7 +182,7 @@ def test_interpreter_requests_are_confirmed_or_declined_and_the_person_told(desk
         r = client.post(f"{server.url}/desk/interpreters/{second}/decline", data={"csrf": token, "reason": ""})
         assert r.status_code == 422  # a reason is needed
         client.post(f"{server.url}/desk/interpreters/{second}/decline", data={"csrf": token, "reason": "Ingen ledig tolk"})
-    told = httpx.get(f"{server.url}/api/inbox", params={"sender": "person9"}).json()["messages"]
+    told = read_inbox(server.url, "person9")
     assert told[0]["text"].startswith(CATALOG.text("interp.confirmed", "nb", reference=case["reference"]))
     assert "Tolk Hansen" in told[0]["text"] and "Ingen ledig tolk" in told[1]["text"]
     statuses = {r["id"]: r["status"] for r in cases.interpreter_requests()}
@@ -202,6 +209,6 @@ def test_reply_is_machine_translated_when_a_package_is_installed(tmp_path: Path)
         assert CATALOG.text("case.reply_translated", "so") in preview.text
         client.post(f"{server.url}/desk/cases/{case['reference']}/send",
                     data={"csrf": token, "text": "Vi ringer deg i morgen."})
-        sent = httpx.get(f"{server.url}/api/inbox", params={"sender": "p3"}).json()["messages"]
+        sent = read_inbox(server.url, "p3")
     assert sent[0]["text"].startswith(CATALOG.text("case.reply_translated", "so"))
     assert cases.messages(case["id"])[-1]["machine_translated"] == 1

@@ -196,7 +196,7 @@ def test_reply_kept_when_delivery_fails_is_delivered_later_without_asking_again(
 
     store, assistant, delivered, failing = Store(), FakeAssistant(), [], [True]
 
-    async def deliver(sender: str, replies: list[Reply], lang: str) -> None:
+    async def deliver(sender: str, replies: list[Reply], lang: str, reference: str = "") -> None:
         if failing[0]:
             raise ConnectionError("channel down")
         delivered.extend(r.text for r in replies)

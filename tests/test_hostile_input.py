@@ -234,7 +234,8 @@ def identifier() -> LanguageIdentifier:
 @pytest.fixture(scope="module")
 def web(identifier: LanguageIdentifier):
     assistant = FakeAssistant()
-    app = create_app(Settings(), client=assistant, catalog=CATALOG, identifier=identifier)  # type: ignore[arg-type]
+    app = create_app(Settings(), client=assistant, catalog=CATALOG, identifier=identifier,  # type: ignore[arg-type]
+                     store=Store(None))
     with TestClient(app) as client:
         yield client, assistant
 
@@ -379,7 +380,7 @@ def test_forged_payloads_never_reach_the_assistant_as_intents_on_any_channel(for
     conversations = Conversations(assistant, Store(), CATALOG, identifier=identifier)  # type: ignore[arg-type]
     delivered: list[list[Reply]] = []
 
-    async def deliver(sender: str, replies: list[Reply], lang: str) -> None:
+    async def deliver(sender: str, replies: list[Reply], lang: str, reference: str = "") -> None:
         delivered.append(replies)
 
     assert asyncio.run(conversations.handle("telegram", "1", "tg:1", forged, deliver))
@@ -396,7 +397,7 @@ def test_a_message_with_nothing_left_is_answered_without_the_assistant(identifie
     conversations = Conversations(assistant, store, CATALOG, identifier=identifier)  # type: ignore[arg-type]
     delivered: list[str] = []
 
-    async def deliver(sender: str, replies: list[Reply], lang: str) -> None:
+    async def deliver(sender: str, replies: list[Reply], lang: str, reference: str = "") -> None:
         delivered.extend(r.text for r in replies)
 
     for i, text in enumerate(["/", " // ", "\x00\x01", "\u200b/\u202e"]):

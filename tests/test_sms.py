@@ -11,9 +11,11 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from channels.app import create_server
-from channels.sms.channel import e164, sign, verify_json_signature
+from channels.assistant import Reply
+from channels.relay import Conversations, Undeliverable
+from channels.sms.channel import SendFailed, SmsChannel, SmsSettings, e164, sign, verify_json_signature
 from channels.sms.text import encoding_of, split_for_sms, with_options
-from channels.store import Store
+from channels.store import Store, now
 from channels.tracker import TrackerDatabase
 from core.config import Settings, SettingsError
 from locales.catalog import Catalog
@@ -107,19 +109,64 @@ def test_stop_start_help_and_more_in_several_languages(gateway: FakeGateway) -> 
         assert gateway.texts()[4].startswith("Første setning er her.")
 
 
-def test_failing_gateway_is_retried_then_recorded_as_failed(gateway: FakeGateway) -> None:
+def test_failing_gateway_is_retried(gateway: FakeGateway) -> None:
     assistant = FakeAssistant()
-    gateway.fail_next = [500, 503]
+    gateway.fail_next = [500]
     with json_server(gateway, assistant) as server:
         post_json(server, {"id": "f1", "from": "+4791234567", "text": "hei"})
         wait_for(lambda: gateway.received, timeout=20)
         store = server.server.config.app.state.store
         assert store.outbound_with_status("sent")[0]["attempts"] >= 1
-        gateway.fail_next = [500] * 10
-        post_json(server, {"id": "f2", "from": "+4791234567", "text": "igjen"})
-        wait_for(lambda: store.outbound_with_status("failed"), timeout=30)
-        failed = store.outbound_with_status("failed")[0]
-        assert failed["last_error"] == "HTTP 500" and json.loads(failed["body"])["text"].startswith("Svar på: igjen")
+
+
+class FlakyGateway:
+    """Fails with the given exceptions first, then sends."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures, self.sent = failures, []
+
+    async def send(self, to: str, text: str, reference: str) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((to, text, reference))
+        return f"gw-{len(self.sent)}"
+
+
+def pause_over(store: Store) -> None:
+    store.db.execute("update outbound set next_try = '2000-01-01T00:00:00+00:00' where status = 'retrying'")
+
+
+async def test_a_gateway_outage_of_minutes_loses_nothing_and_sends_once() -> None:
+    store = Store(None)
+    gw = FlakyGateway([SendFailed("HTTP 503")] * 5)
+    sms = SmsChannel(Conversations(FakeAssistant(), store, CATALOG), store, gw,  # type: ignore[arg-type]
+                     SmsSettings(backoff_seconds=0.01))
+    number = "sms:+4791234567"
+    await sms.deliver(number, [Reply("svar")], "nb", reference="m1")
+    row = store.outbound_by_key("m1")
+    assert row["status"] == "retrying" and row["next_try"] > now()  # kept, with a pause
+    assert await sms.resend_due() == 0  # not before its pause is over
+    pause_over(store)
+    assert await sms.resend_due() == 1 and store.outbound_by_key("m1")["status"] == "retrying"
+    pause_over(store)
+    await sms.resend_due()
+    assert store.outbound_by_key("m1")["status"] == "sent" and gw.sent == [("+4791234567", "svar", "m1")]
+    # the same reply delivered again (a retry after a crash) is keyed by what it answers: not sent twice
+    await sms.deliver(number, [Reply("svar")], "nb", reference="m1")
+    assert len(gw.sent) == 1
+
+
+async def test_a_refused_sms_is_given_up_and_nothing_goes_to_a_number_that_sent_stop() -> None:
+    store = Store(None)
+    gw = FlakyGateway([Undeliverable("HTTP 400")])
+    sms = SmsChannel(Conversations(FakeAssistant(), store, CATALOG), store, gw,  # type: ignore[arg-type]
+                     SmsSettings(backoff_seconds=0.01))
+    await sms.deliver("sms:+4791234567", [Reply("svar")], "nb", reference="r1")
+    failed = store.outbound_by_key("r1")
+    assert failed["status"] == "failed" and failed["last_error"] == "HTTP 400" and gw.sent == []
+    store.opt_out("sms:+4791234568")
+    await sms.deliver("sms:+4791234568", [Reply("et svar fra saksbehandler")], "nb", reference="case-reply:7")
+    assert store.outbound_by_key("case-reply:7")["status"] == "dropped" and gw.sent == []
 
 
 def test_twilio_signature_and_rest_reply(gateway: FakeGateway) -> None:

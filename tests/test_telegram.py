@@ -3,6 +3,8 @@ Bot API server on loopback: polling and webhook mode."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -49,10 +51,44 @@ def test_polling_text_buttons_and_callback_keys(telegram: FakeTelegram) -> None:
         long_key = keyboard[1][0]["callback_data"]
         assert long_key.startswith("k:") and len(long_key.encode()) <= 64  # mapped, never cut
         assert telegram.sent("sendChatAction")  # typing indicator
-        telegram.add_update(callback_update(2, 42, long_key))
+        telegram.add_update(callback_update(2, 42, long_key, telegram.keyboards[42]))
         wait_for(lambda: len(assistant.received) == 2)
         assert assistant.received[1] == ("tg:42", '/fastlege{"answer":"fastlege/get_gp","step":"1","x":"' + "y" * 40 + '"}')
         assert telegram.sent("editMessageReplyMarkup") and telegram.sent("answerCallbackQuery")
+
+
+def test_a_button_from_an_older_message_is_answered_as_old_and_ignored(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    with bot_server(telegram, assistant):
+        telegram.add_update(message_update(60, 43, "jeg trenger lege"))
+        wait_for(lambda: 43 in telegram.keyboards)
+        old = telegram.keyboards[43]
+        telegram.add_update(message_update(61, 43, "og barnehage"))
+        wait_for(lambda: telegram.keyboards[43] != old)
+        telegram.add_update(callback_update(62, 43, "/caseworker", old))
+        wait_for(lambda: telegram.sent("answerCallbackQuery"))
+        assert telegram.sent("answerCallbackQuery")[0]["text"] == CATALOG.text("button.stale", "nb")
+        time.sleep(0.3)
+        assert [text for _, text in assistant.received] == ["jeg trenger lege", "og barnehage"]  # not acted on
+
+
+def test_a_refusal_is_not_retried_and_a_blocked_person_does_not_hold_up_others(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    blocked = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+    bad = {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
+    telegram.failures = [("sendMessage", 403, blocked), ("sendMessage", 400, bad)]
+    with bot_server(telegram, assistant) as server:
+        store = server.server.config.app.state.store
+        telegram.add_update(message_update(70, 44, "hei"))
+        wait_for(lambda: [r for r in store.rows("inbound") if r["status"] == "undeliverable"])
+        telegram.add_update(message_update(71, 46, "hallo"))
+        wait_for(lambda: len([r for r in store.rows("inbound") if r["status"] == "undeliverable"]) == 2)
+        # had the 400 been retried, the second try would have gone through: it was tried once
+        assert telegram.failures == [] and texts_to(telegram, 46) == []
+        telegram.add_update(message_update(72, 45, "hei"))
+        wait_for(lambda: texts_to(telegram, 45))  # the others are answered
+        time.sleep(0.5)  # several retry rounds (retry_pending_seconds=0.2)
+        assert texts_to(telegram, 44) == [] and texts_to(telegram, 46) == []  # given up, not tried again
 
 
 def test_each_update_once_and_commands(telegram: FakeTelegram) -> None:
@@ -90,10 +126,10 @@ def test_delete_asks_first_then_erases(telegram: FakeTelegram) -> None:
         telegram.add_update(message_update(30, 5, "/delete"))
         wait_for(lambda: texts_to(telegram, 5))
         assert texts_to(telegram, 5)[0] == CATALOG.text("delete.confirm", "nb")
-        telegram.add_update(callback_update(31, 5, "del:no"))
+        telegram.add_update(callback_update(31, 5, "del:no", telegram.keyboards[5]))
         wait_for(lambda: CATALOG.text("delete.cancelled", "nb") in texts_to(telegram, 5))
         assert assistant.forgotten == []
-        telegram.add_update(callback_update(32, 5, "del:yes"))
+        telegram.add_update(callback_update(32, 5, "del:yes", telegram.keyboards[5]))
         wait_for(lambda: CATALOG.text("delete.done", "nb") in texts_to(telegram, 5))
         assert assistant.forgotten == ["tg:5"]
 

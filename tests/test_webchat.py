@@ -1,5 +1,7 @@
 """The chat page's API: bad input and an unavailable assistant get a clear
-answer in the person's language; good input reaches the assistant."""
+answer in the person's language; good input reaches the assistant through the
+relay (recorded once by id, kept while the assistant is down, answered later
+through the inbox, which loses nothing until the page acknowledges it)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from channels.assistant import AssistantUnavailable, Button, Reply
-from channels.webchat import create_app
+from channels.relay import Conversations
+from channels.store import Store
+from channels.webchat import create_app, web_deliverer
 from core.config import Settings
 from locales.catalog import Catalog
 
@@ -18,15 +22,16 @@ class FakeAssistant:
     def __init__(self, fail: bool = False) -> None:
         self.fail, self.sent = fail, []
 
-    async def send(self, sender_id: str, text: str) -> list[Reply]:
+    async def send(self, sender_id: str, text: str, metadata: dict[str, str] | None = None) -> list[Reply]:
         if self.fail:
             raise AssistantUnavailable()
         self.sent.append((sender_id, text))
         return [Reply("svar", (Button("Ja", "/caseworker"),))]
 
 
-def client(fake: FakeAssistant, **settings: object) -> TestClient:
-    return TestClient(create_app(Settings(**settings), client=fake, catalog=CATALOG))  # type: ignore[arg-type]
+def client(fake: FakeAssistant, store: Store | None = None, **settings: object) -> TestClient:
+    return TestClient(create_app(Settings(**settings), client=fake, catalog=CATALOG,  # type: ignore[arg-type]
+                                 store=store or Store(None)))
 
 
 SENDER = "abcdef0123456789"
@@ -58,8 +63,32 @@ def test_too_long_message_is_refused_in_its_own_language() -> None:
 
 def test_assistant_down_is_told_in_the_persons_language() -> None:
     r = client(FakeAssistant(fail=True)).post("/api/messages", json={"sender": SENDER, "text": "أحتاج إلى طبيب لابني من فضلك"})
-    assert r.status_code == 503
-    assert r.json()["messages"][0]["text"] == CATALOG.text("service.unavailable", "ar")
+    assert r.status_code == 202  # accepted: kept, answered when the assistant is back
+    assert r.json()["messages"][0]["text"] == CATALOG.text("service.queued", "ar")
+
+
+async def test_a_message_kept_while_the_assistant_is_down_is_answered_through_the_inbox() -> None:
+    store, fake = Store(None), FakeAssistant(fail=True)
+    c = client(fake, store=store)
+    assert c.post("/api/messages", json={"sender": SENDER, "text": "hvordan får jeg fastlege", "id": "m-00000001"}
+                  ).status_code == 202
+    assert c.post("/api/messages", json={"sender": SENDER, "text": "hvordan får jeg fastlege", "id": "m-00000001"}
+                  ).json()["duplicate"] is True  # the page's retry of the same message is not a second message
+    fake.fail = False
+    conversations = Conversations(fake, store, CATALOG)  # type: ignore[arg-type]
+    assert await conversations.retry_pending({"web": web_deliverer(store)}, stale_after_seconds=0) == 1
+    assert fake.sent == [(f"web:{SENDER}", "hvordan får jeg fastlege")]
+    first = c.post("/api/inbox", json={"sender": SENDER, "ack": []}).json()["messages"]
+    assert [m["text"] for m in first] == ["svar"]
+    # read but not acknowledged (the response was lost): returned again; acknowledged: gone
+    again = c.post("/api/inbox", json={"sender": SENDER, "ack": []}).json()["messages"]
+    assert [m["id"] for m in again] == [first[0]["id"]]
+    assert c.post("/api/inbox", json={"sender": SENDER, "ack": [first[0]["id"]]}).json()["messages"] == []
+    assert c.post("/api/inbox", json={"sender": "someone-else-0001", "ack": []}).json()["messages"] == []
+
+
+def test_inbox_is_not_read_by_a_plain_get() -> None:
+    assert client(FakeAssistant()).get("/api/inbox", params={"sender": SENDER}).status_code == 405
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1,2]", b'{"sender": "x", "text": "hei"}', b'{"text": "hei"}'])

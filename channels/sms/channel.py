@@ -36,7 +36,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from twilio.request_validator import RequestValidator
 
 from channels.assistant import Reply
-from channels.relay import Conversations
+from channels.relay import Conversations, Undeliverable
 from channels.sms.text import split_for_sms, with_options
 from channels.store import Store
 from core.config import ROOT
@@ -53,7 +53,7 @@ MAX_ID_CHARS = 200
 
 
 class SendFailed(Exception):
-    """The gateway refused or did not answer; worth another try."""
+    """The gateway did not answer or is overloaded (5xx, 429); worth another try."""
 
 
 class Gateway(Protocol):
@@ -107,7 +107,7 @@ class TwilioGateway:
         if r.status_code >= 500 or r.status_code == 429:
             raise SendFailed(f"HTTP {r.status_code}")
         if r.status_code >= 400:
-            raise PermissionError(f"HTTP {r.status_code}")  # not worth retrying
+            raise Undeliverable(f"HTTP {r.status_code}")  # refused for good: not worth retrying
         return str(r.json().get("sid", ""))
 
 
@@ -128,7 +128,7 @@ class JsonGateway:
         if r.status_code >= 500 or r.status_code == 429:
             raise SendFailed(f"HTTP {r.status_code}")
         if r.status_code >= 400:
-            raise PermissionError(f"HTTP {r.status_code}")
+            raise Undeliverable(f"HTTP {r.status_code}")
         return str(r.json().get("id", ""))
 
 
@@ -148,7 +148,7 @@ class OutboxGateway:
 class SmsSettings:
     max_segments: int = 3
     rate_per_minute: int = 10
-    send_attempts: int = 4
+    send_attempts: int = 2  # at once; then the resend job, with pauses growing to an hour (store.backoff_seconds)
     backoff_seconds: float = 0.5
 
 
@@ -185,7 +185,7 @@ class SmsChannel:
         if option.isascii() and option.isdigit() and len(option) <= 2:  # "1" -> that button's payload ("²" is no option)
             payload = self.store.option(sender, int(option))
             text = payload or text
-        await self.conversations.process(inbound_id, sender, text, self._deliver_for(message_id))
+        await self.conversations.process(inbound_id, sender, text, self.deliver, reference=message_id)
 
     async def _handle_locally(self, inbound_id: int, sender: str, message_id: str, text: str,
                               kind: str | None) -> bool:
@@ -235,15 +235,11 @@ class SmsChannel:
         self.store.set_inbound_status(inbound_id, status)
         return True
 
-    def _deliver_for(self, message_id: str):  # type: ignore[no-untyped-def]
-        async def deliver(sender: str, replies: list[Reply], lang: str) -> None:
-            await self.deliver(sender, replies, lang, reference=message_id)
-
-        return deliver
-
     async def deliver(self, sender: str, replies: list[Reply], lang: str, reference: str = "") -> None:
         """All replies to one message as one SMS conversation turn: buttons
-        become numbered options, long text is split with MORE."""
+        become numbered options, long text is split with MORE. `reference`
+        (what the replies answer) is the send's idempotency key, so a retried
+        delivery after a crash is never sent twice."""
         texts = self.conversations.catalog
         body = "\n\n".join(r.text for r in replies if r.text)
         buttons = next((r.buttons for r in reversed(replies) if r.buttons), ())
@@ -251,7 +247,7 @@ class SmsChannel:
         body = with_options(body, [b.title for b in buttons], texts.text("sms.options", lang))
         parts = split_for_sms(body, self.settings.max_segments, texts.text("sms.more", lang))
         self.store.set_more(sender, parts[1:])
-        await self._send(sender, parts[0], reference or f"{sender}:{time.time_ns()}")
+        await self._send(sender, parts[0], reference or f"{sender}:{time.time_ns()}")  # no reference: a one-off notice
 
     async def _say(self, sender: str, key: str, message_id: str, text: str) -> None:
         reply, _ = self.conversations.text(key, sender, text)
@@ -266,7 +262,15 @@ class SmsChannel:
         await self.send_queued(outbound_id)
 
     async def send_queued(self, outbound_id: int) -> None:
+        """Send one queued SMS: a couple of quick tries, then the resend job
+        takes it over with pauses kept in the row. Nothing goes to a number
+        that sent STOP, except the confirmation of the STOP itself."""
         row = self.store.outbound(outbound_id)
+        if row["status"] in ("sent", "failed", "dropped"):
+            return
+        if self.store.opted_out(row["sender"]) and not row["key"].endswith(":sms.stopped"):
+            self.store.mark_outbound(outbound_id, "dropped", "opted out")
+            return
         to = row["sender"].split(":", 1)[1]
         text = json.loads(row["body"])["text"]
         try:
@@ -279,12 +283,26 @@ class SmsChannel:
                         self.store.mark_outbound(outbound_id, "retrying", "previous attempt failed")
                         metrics.SEND_RETRIES.labels("sms").inc()
                     provider_id = await self.gateway.send(to, text, row["key"])
-        except (SendFailed, PermissionError) as exc:
+        except SendFailed as exc:
+            status = self.store.defer_outbound(outbound_id, str(exc))
+            if status == "failed":
+                metrics.SEND_FAILURES.labels("sms").inc()
+            logger.warning("SMS to %s not sent yet (%s): %s", pseudonym(row["sender"], self._salt), exc, status)
+            return
+        except Undeliverable as exc:
             self.store.mark_outbound(outbound_id, "failed", str(exc))
             metrics.SEND_FAILURES.labels("sms").inc()
-            logger.error("SMS to %s failed: %s", pseudonym(row["sender"], self._salt), exc)
+            logger.error("SMS to %s refused for good: %s", pseudonym(row["sender"], self._salt), exc)
             return
         self.store.mark_outbound(outbound_id, "sent", provider_id=provider_id)
+
+    async def resend_due(self, stale_after_seconds: float = 60.0) -> int:
+        """The resend job: sends whose pause is over, and sends a process that
+        died left queued. Returns how many were tried."""
+        due = self.store.outbound_due("sms", stale_after_seconds)
+        for row in due:
+            await self.send_queued(row["id"])
+        return len(due)
 
     # -- HTTP endpoints -----------------------------------------------------------------
     def routes(self, twilio_token: str, twilio_public_url: str, json_secrets: list[str]) -> list[Route]:

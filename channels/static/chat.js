@@ -82,7 +82,7 @@
     try {
       const res = await fetch("/api/messages", {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ sender: sender, text: text, lang: lang }),
+        body: JSON.stringify({ sender: sender, text: text, lang: lang, id: newId() }),
       });
       data = await res.json();
       for (const m of data.messages || []) add(res.ok ? "bot" : "bot error", m.text, m.buttons);
@@ -101,12 +101,24 @@
   input.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
   });
-  // Answers from caseworkers arrive later: look for them now and then.
+  // A message id, so a message sent again after a lost response is answered once.
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
+  }
+  // Answers that come later (a caseworker's, one kept while the assistant was down):
+  // fetched now and then, and acknowledged by id on the next call once shown.
+  let shown = [];
   async function pollInbox() {
     try {
-      const res = await fetch("/api/inbox?sender=" + encodeURIComponent(sender));
-      if (res.ok) for (const m of (await res.json()).messages || []) add("bot", m.text, m.buttons);
-    } catch (e) { /* offline: try again later */ }
+      const res = await fetch("/api/inbox", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sender: sender, ack: shown }),
+      });
+      if (!res.ok) return;
+      shown = [];
+      for (const m of (await res.json()).messages || []) { add("bot", m.text, m.buttons); shown.push(m.id); }
+    } catch (e) { /* offline: try again later; nothing is lost */ }
   }
   setInterval(pollInbox, 10000);
   loadTexts(lang);

@@ -69,6 +69,7 @@ class FakeTelegram:
         self.calls: list[tuple[str, dict]] = []
         self.failures: list[tuple[str, int, dict]] = []  # (method, status, body) served once each
         self._next_message = 100
+        self.keyboards: dict[int, int] = {}  # chat id -> the last message sent with buttons
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"])])
 
     def add_update(self, update: dict) -> None:
@@ -103,6 +104,8 @@ class FakeTelegram:
             return ok([])
         if method == "sendMessage":
             self._next_message += 1
+            if body.get("reply_markup"):
+                self.keyboards[int(body["chat_id"])] = self._next_message
             return ok({"message_id": self._next_message, "date": int(time.time()),
                        "chat": {"id": int(body["chat_id"]), "type": "private"}, "text": body.get("text", "")})
         if method == "editMessageReplyMarkup":
@@ -126,11 +129,12 @@ def message_update(update_id: int, chat_id: int, text: str | None = None, **extr
     return {"update_id": update_id, "message": message}
 
 
-def callback_update(update_id: int, chat_id: int, data: str) -> dict:
+def callback_update(update_id: int, chat_id: int, data: str, message_id: int = 5) -> dict:
+    """A button press on the message `message_id` (the one that carries the button)."""
     return {"update_id": update_id, "callback_query": {
         "id": str(update_id), "chat_instance": "c", "data": data,
         "from": {"id": chat_id, "is_bot": False, "first_name": "A"},
-        "message": {"message_id": 5, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
+        "message": {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
                     "text": "x"}}}
 
 
