@@ -117,6 +117,15 @@ def test_a_bad_profile_is_refused(tmp_path: Path) -> None:
         Municipality.load(path)
 
 
+def test_changes_dates_are_real_days_of_the_year() -> None:
+    """`changes: "MM-DD"` marks the day a figure in the answer changes each year."""
+    marked = {a: m["changes"] for a, m in ANSWERS.items() if "changes" in m}
+    assert {"fastlege/cost", "nav/intro_benefit", "barnehage/price"} <= set(marked)
+    for answer_id, value in marked.items():
+        assert isinstance(value, str) and len(value) == 5 and value[2] == "-", answer_id
+        dt.date(2001, int(value[:2]), int(value[3:]))  # a real date, or ValueError
+
+
 def test_checklist_steps_open_real_answers_with_labels_in_every_language() -> None:
     assert len(steps()) >= 10
     for step in steps():
