@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from actions.municipality import Municipality
+from actions.municipality import WORDED, Municipality
 from actions.settings import settings
 from locales.catalog import Catalog
 
@@ -58,9 +58,17 @@ class KnowledgeBase:
             return question
         return self.topic_default(topic)
 
+    def placeholders(self, lang: str) -> dict[str, str]:
+        """The profile's values, plus the wording that depends on how the
+        municipality is organised (`profile.<name>.<settlement_in>`)."""
+        values = self.municipality.placeholders(lang)
+        for name in WORDED:
+            values[name] = self.catalog.text(f"profile.{name}.{self.municipality.settlement_in}", lang, **values)
+        return values
+
     def text(self, key: str, lang: str, **values: object) -> str:
         """A locale text with the municipality's placeholders filled in."""
-        return self.catalog.text(key, lang, **{**self.municipality.placeholders(lang), **values})
+        return self.catalog.text(key, lang, **{**self.placeholders(lang), **values})
 
     def render(self, answer_id: str, lang: str) -> str:
         meta = self.answers[answer_id]

@@ -13,7 +13,13 @@ import yaml
 from babel.dates import format_skeleton
 
 #: Placeholders a profile fills in answers and texts; nothing else may be used.
-PLACEHOLDERS = ("municipality", "refugee_service", "municipality_url", "barnehage_deadline")
+PLACEHOLDERS = ("municipality", "refugee_service", "municipality_url", "barnehage_url", "barnehage_deadline",
+                "intro_benefit_payer")
+#: Placeholders whose wording depends on how the municipality is organised, so a
+#: plain value cannot fill them: each is the locale text `profile.<name>.<settlement_in>`
+#: (where the refugee service is a NAV team, "paid by the municipality, not by NAV"
+#: would confuse). The knowledge base renders them with the profile's other values.
+WORDED = ("intro_benefit_payer",)
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,19 @@ class Municipality:
             links={**(data.get("links") or {}), "barnehage_apply": data["barnehage"].get("apply_url")},
         )
 
+    @property
+    def barnehage_url(self) -> str:
+        """Where to apply for a barnehage place: the profile's own link, else the front page."""
+        return self.links.get("barnehage_apply") or self.website
+
     def placeholders(self, lang: str) -> dict[str, str]:
-        """Values for `{municipality}` etc., dates written the reader's way."""
+        """Values for `{municipality}` etc., dates written the reader's way
+        (the `WORDED` placeholders come from the knowledge base)."""
         deadline = dt.date(2001, self.deadline_month, self.deadline_day)
         return {
             "municipality": self.name,
             "refugee_service": self.refugee_service,
             "municipality_url": self.website,
+            "barnehage_url": self.barnehage_url,
             "barnehage_deadline": format_skeleton("MMMMd", deadline, locale=lang),
         }

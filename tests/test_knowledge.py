@@ -58,6 +58,42 @@ def test_profiles_load_and_fill_every_answer_in_every_language(path: Path) -> No
             assert len(text) <= 600, (answer_id, lang)
 
 
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_barnehage_apply_links_the_profiles_own_application_page(path: Path) -> None:
+    municipality = Municipality.load(path)
+    apply_url = yaml.safe_load(path.read_text(encoding="utf-8"))["barnehage"]["apply_url"]
+    assert apply_url and apply_url != municipality.website
+    kb = KnowledgeBase.load(ROOT / "data" / "knowledge" / "answers.yml", CATALOG, municipality)
+    for lang in LANGUAGES:
+        assert apply_url in kb.render("barnehage/apply", lang), lang
+
+
+def test_barnehage_link_falls_back_to_the_front_page(tmp_path: Path) -> None:
+    data = yaml.safe_load(PROFILES[0].read_text(encoding="utf-8"))
+    data["barnehage"]["apply_url"] = None
+    path = tmp_path / "no-link.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    municipality = Municipality.load(path)
+    assert municipality.placeholders("en")["barnehage_url"] == municipality.website
+
+
+def test_who_pays_the_intro_benefit_is_worded_the_profiles_way() -> None:
+    """Where the refugee service is a NAV team (Sarpsborg), "paid by the
+    municipality, not by NAV" would confuse: the profile picks the wording."""
+    for stem, variant, other in (("baerum", "municipality", "nav"), ("sarpsborg", "nav", "municipality")):
+        municipality = Municipality.load(ROOT / "data" / "municipalities" / f"{stem}.yml")
+        assert municipality.settlement_in == variant
+        kb = KnowledgeBase.load(ROOT / "data" / "knowledge" / "answers.yml", CATALOG, municipality)
+        for lang in LANGUAGES:
+            values = municipality.placeholders(lang)
+            wording = CATALOG.text(f"profile.intro_benefit_payer.{variant}", lang, **values)
+            not_ours = CATALOG.text(f"profile.intro_benefit_payer.{other}", lang, **values)
+            for answer_id in ("nav/intro_benefit", "nav/what_nav_does"):
+                text = kb.render(answer_id, lang)
+                assert wording in text and not_ours not in text, (stem, lang, answer_id)
+                assert (municipality.refugee_service in text) == (variant == "nav"), (stem, lang, answer_id)
+
+
 def test_three_profiles_and_a_valid_default() -> None:
     assert {p.stem for p in PROFILES} >= {"baerum", "asker", "sarpsborg"}
     from actions.settings import Settings
@@ -79,6 +115,15 @@ def test_a_bad_profile_is_refused(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(bad), encoding="utf-8")
     with pytest.raises(ValueError):
         Municipality.load(path)
+
+
+def test_changes_dates_are_real_days_of_the_year() -> None:
+    """`changes: "MM-DD"` marks the day a figure in the answer changes each year."""
+    marked = {a: m["changes"] for a, m in ANSWERS.items() if "changes" in m}
+    assert {"fastlege/cost", "nav/intro_benefit", "barnehage/price"} <= set(marked)
+    for answer_id, value in marked.items():
+        assert isinstance(value, str) and len(value) == 5 and value[2] == "-", answer_id
+        dt.date(2001, int(value[:2]), int(value[3:]))  # a real date, or ValueError
 
 
 def test_checklist_steps_open_real_answers_with_labels_in_every_language() -> None:

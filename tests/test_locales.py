@@ -21,11 +21,11 @@ def catalog() -> Catalog:
     return Catalog.load()
 
 
-def limit_for(key: str, file_kind: str) -> int:
+def limit_for(key: str, file_kind: str, lang: str) -> int:
     if key.endswith(".button"):
         return LIMITS["button"]
     if file_kind == "answers":
-        return LIMITS["answer"]
+        return LIMITS.get("answer_by_language", {}).get(lang, LIMITS["answer"])
     return LIMITS["default"]
 
 
@@ -56,9 +56,18 @@ def test_links_are_well_formed(catalog: Catalog) -> None:
 def test_length_limits(lang: str) -> None:
     for path in (LOCALES_DIR / lang).glob("*.yml"):
         for key, value in yaml.safe_load(path.read_text(encoding="utf-8")).items():
-            limit = limit_for(key, path.stem)
+            limit = limit_for(key, path.stem, lang)
             assert len(value["text"]) <= limit, f"{lang}/{key}: {len(value['text'])} > {limit}"
             assert isinstance(value.get("reviewed"), bool), f"{lang}/{key}: reviewed must be true or false"
+
+
+def test_a_language_limit_overrides_only_that_languages_answers() -> None:
+    overrides = LIMITS["answer_by_language"]
+    assert set(overrides) <= set(LANGUAGES) and all(v > LIMITS["answer"] for v in overrides.values())
+    for lang in LANGUAGES:
+        assert limit_for("fastlege/cost", "answers", lang) == overrides.get(lang, LIMITS["answer"])
+        assert limit_for("greet.welcome", "ui", lang) == LIMITS["default"]
+        assert limit_for("topics.fastlege.button", "ui", lang) == LIMITS["button"]
 
 
 def test_emergency_numbers_in_every_language(catalog: Catalog) -> None:
