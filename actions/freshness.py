@@ -51,7 +51,7 @@ def parse_change_day(value: object, answer: str = "") -> tuple[int, int]:
     """
     match = CHANGE_DAY.fullmatch(str(value).strip()) if isinstance(value, str) else None
     if not match:
-        raise ValueError(f"{answer}: changes must be a day of the year as \"MM-DD\", got {value!r}")
+        raise ValueError(f'{answer}: changes must be a day of the year as "MM-DD", got {value!r}')
     month, day = int(match[1]), int(match[2])
     try:
         dt.date(2001, month, day)  # a common year: refuses 02-29 and 04-31

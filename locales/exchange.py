@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 import yaml
 from babel.messages.catalog import Catalog as POCatalog
@@ -62,6 +63,7 @@ COMPARE_LANGUAGE = "en"  # the language shown beside the Norwegian text
 EMERGENCY_NUMBERS = ("113", "112", "110", "116 117")
 REVIEW_FIELDS = ("reviewed_by", "reviewed_at", "source_hash")
 BABEL_DEFAULT_TRANSLATOR = "FULL NAME <EMAIL@ADDRESS>"
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ImportRefused(Exception):
@@ -84,7 +86,8 @@ def _round_trip_yaml() -> YAML:
 @dataclass
 class LocaleFile:
     path: Path
-    data: CommentedMap
+    data: dict[str, Any]  # a fast plain read, kept up to date with every edit
+    document: CommentedMap | None = None  # the round-trip copy, loaded on the first edit
     changed: bool = False
 
     @property
@@ -94,7 +97,8 @@ class LocaleFile:
 
 
 class Locales:
-    """Every `locales/<lang>/*.yml`, loaded for editing in place."""
+    """Every `locales/<lang>/*.yml`: read quickly with libyaml; a file is
+    loaded again with ruamel.yaml only when one of its entries is edited."""
 
     def __init__(self, directory: Path = LOCALES_DIR) -> None:
         self.directory = Path(directory)
@@ -104,11 +108,12 @@ class Locales:
         for lang_dir in sorted(p for p in self.directory.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
             files = []
             for path in sorted(lang_dir.glob("*.yml")):
-                locale_file = LocaleFile(path, self._yaml.load(path.read_text(encoding="utf-8")) or CommentedMap())
+                data = yaml.load(path.read_text(encoding="utf-8"), Loader=_FAST_LOADER) or {}
+                locale_file = LocaleFile(path, {str(key): value for key, value in data.items()})
                 for key in locale_file.data:
-                    if (lang_dir.name, str(key)) in self._where:
+                    if (lang_dir.name, key) in self._where:
                         raise ValueError(f"{path}: duplicate key {key!r}")
-                    self._where[(lang_dir.name, str(key))] = locale_file
+                    self._where[(lang_dir.name, key)] = locale_file
                 files.append(locale_file)
             self.files[lang_dir.name] = files
         self.limits = yaml.safe_load((self.directory / "limits.yml").read_text(encoding="utf-8"))
@@ -119,18 +124,14 @@ class Locales:
 
     def keys(self, lang: str) -> list[str]:
         """Keys in file order (files by name), as a translator should meet them."""
-        return [str(key) for f in self.files.get(lang, []) for key in f.data]
+        return [key for f in self.files.get(lang, []) for key in f.data]
 
     def file(self, lang: str, key: str) -> LocaleFile | None:
         return self._where.get((lang, key))
 
-    def raw(self, lang: str, key: str) -> CommentedMap | None:
-        locale_file = self.file(lang, key)
-        return locale_file.data[key] if locale_file else None
-
-    def entry(self, lang: str, key: str) -> Entry | None:
-        raw = self.raw(lang, key)
-        return Entry.from_yaml(raw) if raw is not None else None
+    def entry(self, lang: str | None, key: str) -> Entry | None:
+        locale_file = self.file(lang, key) if lang else None
+        return Entry.from_yaml(locale_file.data[key]) if locale_file else None
 
     def source_text(self, key: str) -> str:
         entry = self.entry(SOURCE_LANGUAGE, key)
@@ -149,9 +150,22 @@ class Locales:
             return int(self.limits["answer"])
         return int(self.limits["default"])
 
+    def document(self, locale_file: LocaleFile) -> CommentedMap:
+        if locale_file.document is None:
+            locale_file.document = self._yaml.load(locale_file.path.read_text(encoding="utf-8")) or CommentedMap()
+        return locale_file.document
+
+    def edit(self, lang: str, key: str, *, text: str | None, review: tuple[str, dt.date, str] | None) -> None:
+        """Change one entry in its file's round-trip copy (see `_edit`)."""
+        locale_file = self._where[(lang, key)]
+        raw = self.document(locale_file)[key]
+        _edit(raw, text=text, review=review)
+        locale_file.data[key] = dict(raw)
+        locale_file.changed = True
+
     def dump(self, locale_file: LocaleFile) -> str:
         out = io.StringIO()
-        self._yaml.dump(locale_file.data, out)
+        self._yaml.dump(self.document(locale_file), out)
         return out.getvalue()
 
 
@@ -186,8 +200,10 @@ def _catalog(locales: Locales, lang: str | None, sources: Mapping[str, str], now
     if lang is None:
         about = "Template: msgid is the Norwegian (nb) text; start a new language from it."
     elif review_nb:
-        about = ("Norwegian (nb) reference texts for review. msgid is the English text, for comparison only; "
-                 "msgstr is the Norwegian text every other language is translated from.")
+        about = (
+            "Norwegian (nb) reference texts for review. msgid is the English text, for comparison only; "
+            "msgstr is the Norwegian text every other language is translated from."
+        )
     else:
         about = f"Translation into {lang}. msgid is the Norwegian (nb) source text; msgstr is the translation."
     catalog = POCatalog(
@@ -220,7 +236,9 @@ def _catalog(locales: Locales, lang: str | None, sources: Mapping[str, str], now
         comments.append(f"At most {locales.limit(lang or SOURCE_LANGUAGE, key)} characters.")
         status = locales.status(lang, key) if lang else Status.MISSING
         if status is Status.STALE and entry is not None:
-            comments.append(f"The Norwegian text changed after the review of {entry.reviewed_at}: check this translation.")
+            comments.append(
+                f"The Norwegian text changed after the review of {entry.reviewed_at}: check this translation."
+            )
         message = catalog.add(msgid, entry.text if entry else "", context=key, auto_comments=comments)
         _set_flags(message, fuzzy=bool(entry) and status is not Status.REVIEWED, brace=bool(placeholders(nb_text)))
     return catalog
@@ -296,8 +314,10 @@ def import_po(
             continue
         file_lang = lang or _language(catalog, path)
         if file_lang not in locales.languages:
-            problems.append(f"{path.name}: language {file_lang!r} is not one of {', '.join(locales.languages)}"
-                            " (set the PO's Language header or pass --lang)")
+            problems.append(
+                f"{path.name}: language {file_lang!r} is not one of {', '.join(locales.languages)}"
+                " (set the PO's Language header or pass --lang)"
+            )
         elif file_lang in files:
             problems.append(f"{path.name}: a second file for {file_lang} (also {files[file_lang][0].name})")
         else:
@@ -332,7 +352,12 @@ def _translator(catalog: POCatalog) -> str | None:
 
 
 def _apply(
-    locales: Locales, lang: str, file_name: str, catalog: POCatalog, reviewer: str | None, today: dt.date,
+    locales: Locales,
+    lang: str,
+    file_name: str,
+    catalog: POCatalog,
+    reviewer: str | None,
+    today: dt.date,
     result: ImportResult,
 ) -> list[str]:
     """Check each entry of one PO file and apply it to the loaded YAML; the problems found."""
@@ -350,8 +375,8 @@ def _apply(
             problems.append(f"{where}: the key appears twice")
             continue
         seen.add(key)
-        raw = locales.raw(lang, key)
-        if raw is None or locales.raw(SOURCE_LANGUAGE, key) is None:
+        old = locales.entry(lang, key)
+        if old is None or locales.entry(SOURCE_LANGUAGE, key) is None:
             problems.append(f"{where}: unknown key (not in locales/{lang}); keys cannot be added or renamed here")
             continue
         if message.pluralizable or not isinstance(message.string, str):
@@ -361,7 +386,6 @@ def _apply(
         if not text:
             result.empty.append((lang, key))
             continue
-        old = Entry.from_yaml(raw)
         changed = text != old.text
         # The Norwegian text the reviewer judged against: the msgid; for nb, its own new text.
         seen_hash = source_hash(text if lang == SOURCE_LANGUAGE else str(message.id))
@@ -374,19 +398,14 @@ def _apply(
             problems += [f"{where}: {p}" for p in entry_problems]
             continue
         if message.fuzzy:
-            _edit(raw, text=text, review=None)
+            locales.edit(lang, key, text=text, review=None)
             result.changes.append(Change(lang, key, "edited, left fuzzy"))
             continue
         if not reviewer:
             problems.append(f"{where}: reviewed, but no reviewer is known: pass --reviewer NAME or set Last-Translator")
             continue
-        _edit(raw, text=text if changed else None, review=(reviewer, today, seen_hash))
+        locales.edit(lang, key, text=text if changed else None, review=(reviewer, today, seen_hash))
         result.changes.append(Change(lang, key, "edited and reviewed" if changed else "reviewed"))
-    if problems:
-        return problems
-    touched = {c.key for c in result.changes if c.lang == lang}
-    for locale_file in locales.files[lang]:
-        locale_file.changed |= any(key in touched for key in locale_file.data)
     return problems
 
 
@@ -402,10 +421,15 @@ def _check(locales: Locales, lang: str, key: str, text: str) -> list[str]:
         wanted = placeholders(source)
         if found != wanted:
             lost, extra = sorted(wanted - found), sorted(found - wanted)
-            detail = "; ".join(filter(None, [
-                "missing " + ", ".join(f"{{{p}}}" for p in lost) if lost else "",
-                "unknown " + ", ".join(f"{{{p}}}" for p in extra) if extra else "",
-            ]))
+            detail = "; ".join(
+                filter(
+                    None,
+                    [
+                        "missing " + ", ".join(f"{{{p}}}" for p in lost) if lost else "",
+                        "unknown " + ", ".join(f"{{{p}}}" for p in extra) if extra else "",
+                    ],
+                )
+            )
             problems.append(f"placeholders changed ({detail}); keep them exactly as in the Norwegian text")
     limit = locales.limit(lang, key)
     if len(text) > limit:
@@ -440,7 +464,9 @@ def _edit(raw: CommentedMap, *, text: str | None, review: tuple[str, dt.date, st
         by, at, digest = review
         raw["reviewed"] = True
         position = list(raw).index("reviewed") + 1
-        for name, value in zip(REVIEW_FIELDS, (DoubleQuotedScalarString(by), at, DoubleQuotedScalarString(digest)), strict=True):
+        for name, value in zip(
+            REVIEW_FIELDS, (DoubleQuotedScalarString(by), at, DoubleQuotedScalarString(digest)), strict=True
+        ):
             if name in raw:
                 raw[name] = value
             else:
@@ -498,7 +524,10 @@ def _summary(result: ImportResult, dry_run: bool) -> str:
     for change in result.changes:
         per_lang = counts.setdefault(change.lang, {})
         per_lang[change.what] = per_lang.get(change.what, 0) + 1
-    lines = [f"{lang}: " + ", ".join(f"{n} {what}" for what, n in sorted(per.items())) for lang, per in sorted(counts.items())]
+    lines = [
+        f"{lang}: " + ", ".join(f"{n} {what}" for what, n in sorted(per.items()))
+        for lang, per in sorted(counts.items())
+    ]
     if not lines:
         lines.append("No changes: every entry is as in locales/.")
     if result.stale:
