@@ -61,6 +61,7 @@ NB_REVIEW_DIR = "nb-review"
 COMPARE_LANGUAGE = "en"  # the language shown beside the Norwegian text
 # A translation may never lose these: a person in danger must be able to call.
 EMERGENCY_NUMBERS = ("113", "112", "110", "116 117")
+SAME_AS_SOURCE_MAX = 40  # longer than a button label: the same text as the source is no translation
 REVIEW_FIELDS = ("reviewed_by", "reviewed_at", "source_hash")
 BABEL_DEFAULT_TRANSLATOR = "FULL NAME <EMAIL@ADDRESS>"
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -393,7 +394,7 @@ def _apply(
             continue  # not reviewed here; another review is not withdrawn either
         if not message.fuzzy and not changed and old.reviewed and old.source_hash in (None, seen_hash):
             continue  # already reviewed against this same source: nothing new
-        entry_problems = _check(locales, lang, key, text)
+        entry_problems = _check(locales, lang, key, text, str(message.id))
         if entry_problems:
             problems += [f"{where}: {p}" for p in entry_problems]
             continue
@@ -409,10 +410,16 @@ def _apply(
     return problems
 
 
-def _check(locales: Locales, lang: str, key: str, text: str) -> list[str]:
+def _check(locales: Locales, lang: str, key: str, text: str, msgid: str) -> list[str]:
     """What is wrong with `text` as the `lang` text of `key`, if anything."""
     problems = []
     source = locales.source_text(key)
+    if lang != SOURCE_LANGUAGE and text in (source, msgid) and len(text) > SAME_AS_SOURCE_MAX:
+        # A short label may stay as in Norwegian ("NAV"); a sentence never does.
+        problems.append(
+            "the Norwegian text itself, not a translation (was the file downloaded with the source "
+            "filled in for untranslated strings?)"
+        )
     try:
         found = placeholders(text)
     except ValueError as error:

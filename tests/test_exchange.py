@@ -217,14 +217,17 @@ def test_a_fuzzy_edit_of_a_reviewed_text_withdraws_the_review(locales: Path, exp
         ("greet.again", "Привет! " * 100, None, "more than the limit of 700"),
         ("topic.nav.button", "NAV " * 11, None, "more than the limit of 40"),
         ("fastlege/legevakt", "Звоните 113.", None, "emergency number 116 117 is missing"),
+        ("greet.welcome", None, None, "the Norwegian text itself"),
     ],
 )
 def test_a_damaged_entry_is_refused_by_name_and_nothing_is_written(
-    locales: Path, exported: Path, key: str, text: str, context: str | None, expected: str
+    locales: Path, exported: Path, key: str, text: str | None, context: str | None, expected: str
 ) -> None:
     edit_po(
         exported / "ru.po", "greet.again" if context is None else "topic.nav.button", text="Хорошая правка", fuzzy=False
     )
+    if text is None:  # the source filled in for a translation
+        text = Catalog.load(LOCALES_DIR).entry(key, "nb").text
     edit_po(exported / "ru.po", key, text=text, fuzzy=False, context=context)
     edit_po(exported / "ar.po", "greet.again", text="مرحبًا مجددًا!", fuzzy=False)  # a good file in the same run
     before = snapshot(locales)
