@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -341,3 +343,31 @@ def test_command_line_export_and_import(
     edit_po(tmp_path / "po" / "en.po", "greet.again", text="Hello {again", fuzzy=False)
     assert main(["import", str(tmp_path / "po" / "en.po")]) == 1
     assert "en.po: greet.again: broken placeholder" in capsys.readouterr().err
+
+
+# --- real gettext tools and the guide ------------------------------------------------------------
+
+GETTEXT = shutil.which("msgfmt") and shutil.which("msgcat")
+
+
+@pytest.mark.skipif(not GETTEXT, reason="GNU gettext (msgfmt, msgcat) is not installed")
+def test_gnu_gettext_accepts_the_files_and_its_rewrite_imports_as_no_change(locales: Path, exported: Path) -> None:
+    for path in [*po_files(exported), exported / TEMPLATE_NAME]:
+        # -c checks the header and every {placeholder} against the msgid (python-brace-format), fuzzy ones too.
+        checked = subprocess.run(["msgfmt", "-c", "--use-fuzzy", "-o", "/dev/null", str(path)], capture_output=True)
+        assert checked.returncode == 0, checked.stderr.decode()
+        # Translation tools write the file again in their own layout (here: unwrapped lines).
+        subprocess.run(["msgcat", "--no-wrap", "-o", str(path), str(path)], check=True)
+    before = snapshot(locales)
+    assert import_po(po_files(exported), locales_dir=locales, today=TODAY).changes == []
+    assert snapshot(locales) == before
+
+
+def test_the_guide_uses_real_make_targets_and_options() -> None:
+    guide = (LOCALES_DIR.parent / "docs" / "translating.md").read_text(encoding="utf-8")
+    makefile = (LOCALES_DIR.parent / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.MULTILINE))
+    assert set(re.findall(r"make ([\w-]+)", guide)) <= targets
+    for variable in re.findall(r"\b([A-Z_]+)=", guide):
+        assert f"$({variable})" in makefile, variable
+    assert "var/translations" in guide and NB_REVIEW_DIR in guide and TEMPLATE_NAME in guide
