@@ -18,8 +18,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import catalog, knowledge
 from actions.replies import clarify_topics, topic_buttons
-from actions.settings import settings
 from actions.turn import DANGER_ASKED_SLOT, LANGUAGE_SLOT, LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, Turn
+from core.config import settings
 from ops import metrics
 
 logger = logging.getLogger(__name__)

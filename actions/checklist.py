@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import yaml
 
-from actions.settings import settings
+from core.config import settings
 from locales.catalog import Catalog
 
 OFFER_PAYLOAD = '/greet{"show":"checklist"}'

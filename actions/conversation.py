@@ -10,8 +10,8 @@ from actions.base import AssistantAction, Events, clarify, remember_unanswered, 
 from actions.checklist import checklist_buttons, offer_button
 from actions.knowledge import catalog, knowledge
 from actions.replies import language_buttons, topic_buttons
-from actions.settings import settings
 from actions.turn import MISUNDERSTOOD_SLOT, PINNED_SLOT, Turn
+from core.config import settings
 from ops import metrics
 
 

@@ -28,8 +28,8 @@ from actions.handoff import handoff
 from actions.knowledge import catalog
 from actions.office_hours import OfficeHours
 from actions.replies import topic_buttons
-from actions.settings import settings
 from actions.turn import DANGER_ASKED_SLOT, Turn
+from core.config import settings
 from nlu.safety import KINDS
 from ops import metrics
 

@@ -21,10 +21,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.base import AssistantAction, Events, understood
 from actions.knowledge import knowledge
 from actions.office_hours import OfficeHours
-from actions.settings import settings
 from actions.turn import LAST_ANSWER_SLOT, Turn
 from caseworkers.cases import CaseStore
 from caseworkers.translate import Translator
+from core.config import settings
 from ops import metrics
 
 EXCERPT_MESSAGES = 5
@@ -86,11 +86,21 @@ class ContactInfoHandoff:
 
 
 @lru_cache(maxsize=1)
+def case_store() -> CaseStore:
+    """The action server's one connection to the case database."""
+    return CaseStore(settings().cases_db)
+
+
+@lru_cache(maxsize=1)
+def translator() -> Translator:
+    return Translator(settings().translation_packages_dir)
+
+
+@lru_cache(maxsize=1)
 def handoff() -> Handoff:
     s = settings()
     if s.handoff == "cases":
-        return CaseHandoff(CaseStore(s.cases_db), OfficeHours.parse(s.office_hours, s.timezone),
-                           Translator(s.translation_packages_dir))
+        return CaseHandoff(case_store(), OfficeHours.parse(s.office_hours, s.timezone), translator())
     return ContactInfoHandoff()
 
 
@@ -98,10 +108,8 @@ def record_unanswered(turn: Turn) -> None:
     """What the assistant could not answer, for the desk's content page."""
     if turn.from_button or not turn.text.strip():
         return
-    s = settings()
-    store = CaseStore(s.cases_db)
-    text_nb = turn.text if turn.language == "nb" else Translator(s.translation_packages_dir).translate(
-        turn.text, turn.language, "nb")
+    store = case_store()
+    text_nb = turn.text if turn.language == "nb" else translator().translate(turn.text, turn.language, "nb")
     guess = next((t for t, _ in turn.ranking if t not in ("out_of_scope",)), turn.topic)
     store.record_unanswered(turn.language, guess, turn.text, text_nb)
 

@@ -24,11 +24,10 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import Events
-from actions.handoff import CaseHandoff, handoff
+from actions.handoff import case_store
 from actions.knowledge import catalog, knowledge
-from actions.settings import settings
 from actions.turn import Turn
-from caseworkers.cases import CaseStore
+from core.config import settings
 from nlu.text import normalize
 from ops import metrics
 
@@ -239,8 +238,7 @@ class ActionSubmitInterpreterRequest(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         turn = turn_of(tracker)
         details = request_details(tracker, turn.language)
-        active = handoff()
-        store = active.store if isinstance(active, CaseHandoff) else CaseStore(settings().cases_db)
+        store = case_store()
         case, _ = store.open_case(sender=tracker.sender_id, channel=tracker.sender_id.split(":", 1)[0],
                                   language=turn.language, topic="interpreter", text=summary_nb(details),
                                   text_nb=summary_nb(details))

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from actions.municipality import WORDED, Municipality
-from actions.settings import settings
+from core.config import settings
 from locales.catalog import Catalog
 
 

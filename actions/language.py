@@ -16,8 +16,8 @@ from actions.base import AssistantAction, Events, understood
 from actions.checklist import offer_button
 from actions.knowledge import catalog
 from actions.replies import language_buttons
-from actions.settings import ROOT
 from actions.turn import LANGUAGE_SLOT, PINNED_SLOT, Turn
+from core.config import ROOT
 from nlu.langid import LANGUAGES
 from nlu.text import normalize, unify_letters
 

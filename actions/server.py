@@ -74,11 +74,17 @@ def create_action_app(token: str = "") -> Sanic:
 
 def main() -> None:
     owner_only()  # the case database and its -wal/-shm: the owner's only
-    from actions.settings import Settings
+    from actions.office_hours import OfficeHours
+    from core.config import SettingsError, settings
     from scripts.stack import load_env_file
 
     load_env_file()
-    restrict(os.environ.get("CASES_DB") or Settings.cases_db)  # a file an older version made readable
+    try:
+        config = settings()
+        OfficeHours.parse(config.office_hours, config.timezone)
+    except (SettingsError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    restrict(config.cases_db)  # a file an older version made readable
     configure_logging("actions")
     host, port = os.environ.get("ACTION_HOST", "127.0.0.1"), int(os.environ.get("ACTION_PORT", "5055"))
     app = create_action_app(os.environ.get("ACTION_SERVER_TOKEN", ""))

@@ -1,13 +1,18 @@
-"""Channel-side settings: one frozen object built once from the environment.
-Public webhooks refuse to start without their secrets."""
+"""The configuration of every process (channel server, action server, Rasa's
+helpers, commands): one frozen object built once from the environment
+(`settings()`), relative paths resolved against the checkout once, so both
+servers open the same files from any folder. Public webhooks refuse to start
+without their secrets; a bad value stops start-up with a message naming it.
+Every variable read here is in the README's settings table and
+`.env.example` (tests/unit/test_config.py checks it)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-from channels.tracker import tracker_url
 from nlu.langid import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: every relative path is resolved here
@@ -61,9 +66,39 @@ class Settings:
     caseworker_chat_id: str = ""
     notify_seconds: float = 10.0
     retention_days: int = 180
+    # Where people reach the service: every link sent to them (privacy notice, desk) starts with it.
+    public_url: str = "http://127.0.0.1:8080"
+    privacy_url: str = ""  # empty: <public_url>/privacy
+    # -- the action server -------------------------------------------------------------
+    confidence_threshold: float = 0.5  # below it a typed message is clarified, not answered
+    municipality: str = "baerum"  # the profile in data/municipalities/<id>.yml
+    # "cases": open a case for the caseworker desk; "contact": only tell the
+    # person whom to contact (a deployment without caseworkers on the desk).
+    handoff: str = "cases"
+    office_hours: str = "mon-fri 08:00-15:30"
+    timezone: str = "Europe/Oslo"
+    knowledge_file: Path = ROOT / "data" / "knowledge" / "answers.yml"
+    checklist_file: Path = ROOT / "data" / "knowledge" / "checklist.yml"
+    municipalities_dir: Path = ROOT / "data" / "municipalities"
+    locales_dir: Path = ROOT / "locales"
+
+    def __post_init__(self) -> None:
+        """Relative paths are resolved once, against the checkout."""
+        for name in ("tracker_db", "bot_db", "cases_db", "translation_packages_dir"):
+            value = getattr(self, name)
+            if value and not Path(value).is_absolute():
+                object.__setattr__(self, name, str(ROOT / value))
+        if not self.privacy_url:
+            object.__setattr__(self, "privacy_url", self.public_url.rstrip("/") + "/privacy")
+
+    @property
+    def municipality_file(self) -> Path:
+        return self.municipalities_dir / f"{self.municipality}.yml"
 
     @property
     def tracker_store_url(self) -> str:
+        from channels.tracker import tracker_url  # SQLAlchemy is only needed where the tracker store is
+
         return self.tracker_url or tracker_url({"TRACKER_DB": self.tracker_db})
 
     @classmethod
@@ -75,7 +110,7 @@ class Settings:
         settings = cls(
             rasa_url=env.get("RASA_URL", f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}"),
             tracker_db=env.get("TRACKER_DB", cls.tracker_db),
-            tracker_url=tracker_url(env, cls.tracker_db),
+            tracker_url=_tracker_url(env),
             rasa_api_token=env.get("RASA_API_TOKEN", ""),
             action_health_url=_health_url(env.get("ACTION_SERVER_URL", "")),
             metrics_token=env.get("METRICS_TOKEN", ""),
@@ -107,11 +142,18 @@ class Settings:
             cases_db=env.get("CASES_DB", cls.cases_db),
             desk_secret=env.get("DESK_SECRET", ""),
             desk_https_only=env.get("DESK_HTTPS_ONLY", "false").lower() in ("1", "true", "yes"),
-            desk_url=env.get("DESK_URL", cls.desk_url),
+            desk_url=env.get("DESK_URL") or env.get("PUBLIC_URL", cls.public_url).rstrip("/") + "/desk",
             translation_packages_dir=env.get("TRANSLATION_PACKAGES_DIR", cls.translation_packages_dir),
             caseworker_chat_id=env.get("TELEGRAM_CASEWORKER_CHAT", ""),
             notify_seconds=float(env.get("NOTIFY_SECONDS", cls.notify_seconds)),
             retention_days=int(env.get("RETENTION_DAYS", cls.retention_days)),
+            public_url=env.get("PUBLIC_URL", cls.public_url),
+            privacy_url=env.get("PRIVACY_URL", ""),
+            confidence_threshold=float(env.get("NLU_CONFIDENCE_THRESHOLD", cls.confidence_threshold)),
+            municipality=env.get("MUNICIPALITY", cls.municipality),
+            handoff=env.get("HANDOFF", cls.handoff),
+            office_hours=env.get("OFFICE_HOURS", cls.office_hours),
+            timezone=env.get("TIMEZONE", cls.timezone),
         )
         settings.check()
         return settings
@@ -134,6 +176,29 @@ class Settings:
             raise SettingsError("DESK_SECRET must be at least 32 characters")
         if not 1 <= self.sms_max_segments <= 10:
             raise SettingsError("SMS_MAX_SEGMENTS must be between 1 and 10")
+        if not 0.0 <= self.confidence_threshold <= 1.0:
+            raise SettingsError("NLU_CONFIDENCE_THRESHOLD must be between 0 and 1")
+        if not self.municipality_file.exists():
+            raise SettingsError(f"MUNICIPALITY {self.municipality!r} has no profile in {self.municipalities_dir}")
+        if self.handoff not in ("contact", "cases"):
+            raise SettingsError("HANDOFF must be 'contact' or 'cases'")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError("PUBLIC_URL must start with http:// or https://")
+
+
+def _tracker_url(env: os._Environ[str] | dict[str, str]) -> str:
+    """TRACKER_DB_URL or POSTGRES_*: the shared tracker store; empty: SQLite at TRACKER_DB."""
+    if not (env.get("TRACKER_DB_URL") or env.get("POSTGRES_HOST")):
+        return ""
+    from channels.tracker import tracker_url
+
+    return tracker_url(env)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process's configuration, built once (tests clear it with settings.cache_clear())."""
+    return Settings.from_env()
 
 
 def _health_url(action_server_url: str) -> str:

@@ -75,8 +75,8 @@ def test_low_confidence_asks_which_topic_with_buttons() -> None:
 
 
 def test_what_could_not_be_answered_is_recorded_for_the_desk() -> None:
-    from actions.settings import settings
     from caseworkers.cases import CaseStore
+    from core.config import settings
 
     before = len(CaseStore(settings().cases_db).unanswered())
     run(ActionAnswerTopic(), tracker("kan jeg fiske i elva", intent="nav", confidence=0.2, lang="nb",

@@ -385,13 +385,12 @@ def test_tracker_location_follows_the_services(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_defaults_are_the_services_defaults() -> None:
-    from actions.settings import Settings as ActionSettings
     from core.config import Settings
     from scripts.stack import Stack
 
     defaults = {name: default for name, _, default in backup.DATABASES}
     assert defaults == {"bot": Settings.bot_db, "cases": Settings.cases_db, "tracker": Settings.tracker_db}
-    assert ROOT / defaults["cases"] == ActionSettings.cases_db
+    assert Settings(cases_db=defaults["cases"]).cases_db == str(ROOT / "var" / "cases.db")  # resolved against the checkout
     assert ROOT / defaults["tracker"] == Stack.tracker_db
 
 

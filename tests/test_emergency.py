@@ -74,14 +74,14 @@ def texts_of(messages: list[dict]) -> list[str]:
 def case_store(tmp_path, monkeypatch):
     """A throw-away case store for the urgent cases these tests open."""
     from actions import handoff as handoff_module
-    from actions.settings import settings
+    from core.config import settings
 
     monkeypatch.setenv("CASES_DB", str(tmp_path / "cases.db"))
-    settings.cache_clear()
-    handoff_module.handoff.cache_clear()
+    for cached in (settings, handoff_module.handoff, handoff_module.case_store):
+        cached.cache_clear()
     yield tmp_path / "cases.db"
-    settings.cache_clear()
-    handoff_module.handoff.cache_clear()
+    for cached in (settings, handoff_module.handoff, handoff_module.case_store):
+        cached.cache_clear()
 
 
 @pytest.mark.parametrize("kind", ["suicide", "violence", "poisoning", "missing", "fire", "child", "medical"])

@@ -21,8 +21,8 @@ from actions.interpreter import (
     summary_nb,
 )
 from actions.knowledge import catalog
-from actions.settings import settings
 from caseworkers.cases import CaseStore
+from core.config import settings
 
 DOMAIN = {"forms": {"interpreter_form": {"required_slots": list(SLOTS)}}, "slots": {s: {} for s in SLOTS}}
 

@@ -96,7 +96,7 @@ def test_who_pays_the_intro_benefit_is_worded_the_profiles_way() -> None:
 
 def test_three_profiles_and_a_valid_default() -> None:
     assert {p.stem for p in PROFILES} >= {"baerum", "asker", "sarpsborg"}
-    from actions.settings import Settings
+    from core.config import Settings
 
     assert (ROOT / "data" / "municipalities" / f"{Settings.municipality}.yml").exists()
 
