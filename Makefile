@@ -6,8 +6,12 @@ run:        ## set up, train if the data changed, start the assistant and the ch
 	scripts/train.sh
 	PYTHONPATH=. .venv/bin/python -m scripts.run
 
-test:       ## set up and run every test
+test:       ## set up and run every test (tests/unit and tests/system)
 	scripts/test.sh
+
+check:      ## the edit-test loop: lint and the unit tests (no model, no servers; a few minutes)
+	.venv/bin/ruff check .
+	PYTHONPATH=. .venv/bin/python -m pytest -q tests/unit
 
 setup:
 	scripts/setup.sh

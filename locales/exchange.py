@@ -143,7 +143,7 @@ class Locales:
         return entry.status(self.source_text(key)) if entry else Status.MISSING
 
     def limit(self, lang: str, key: str) -> int:
-        """The length limit of `locales/limits.yml` (as tests/test_locales.py applies it)."""
+        """The length limit of `locales/limits.yml` (as tests/unit/test_locales.py applies it)."""
         locale_file = self.file(lang, key) or self.file(SOURCE_LANGUAGE, key)
         if key.endswith(".button"):
             return int(self.limits["button"])

@@ -4,7 +4,7 @@ Rasa 3.6's RedisLockStore reads a conversation's ticket lock, changes it
 and writes it back in separate steps. Two servers receiving one person's
 messages at the same moment can then both draw the first ticket and handle
 the messages at once, and the second server's events are lost (RasaHQ/rasa
-#9213; seen here in tests/test_multi_machine.py before this class). Here
+#9213; seen here in tests/system/test_multi_machine.py before this class). Here
 every change of a lock is one Redis transaction (WATCH/MULTI/EXEC, retried
 when another server changed the lock in between).
 

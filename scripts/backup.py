@@ -57,7 +57,7 @@ from scripts.stack import ROOT, load_env_file
 FORMAT = 1
 MANIFEST = "manifest.json"
 # The services' settings and defaults (core/config.py;
-# tests/test_backup.py keeps them in step). Relative paths are taken from the
+# tests/system/test_backup.py keeps them in step). Relative paths are taken from the
 # project folder, the services' working directory.
 DATABASES = (("bot", "BOT_DB", "var/bot.db"), ("cases", "CASES_DB", "var/cases.db"),
              ("tracker", "TRACKER_DB", "var/tracker.db"))

@@ -1,6 +1,6 @@
 """Adds `metadata: {lang: <code>}` to every intent block of data/nlu/<code>.yml
 that lacks it. The language detector learns from this metadata; run after
-adding examples in a new file (tests/test_training_data.py checks it)."""
+adding examples in a new file (tests/unit/test_training_data.py checks it)."""
 
 from __future__ import annotations
 

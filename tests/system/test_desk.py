@@ -190,7 +190,7 @@ def test_interpreter_requests_are_confirmed_or_declined_and_the_person_told(desk
 
 
 def test_reply_is_machine_translated_when_a_package_is_installed(tmp_path: Path) -> None:
-    from tests.test_translate import build_package
+    from tests.unit.test_translate import build_package
 
     translator = Translator(tmp_path / "argos")
     translator.install(build_package(tmp_path / "build", "nb", "so"))

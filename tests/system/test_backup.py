@@ -30,7 +30,7 @@ from caseworkers.cases import CaseStore
 from channels.store import Store
 from scripts import backup
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 SECRET = "s3cret-token-for-the-json-gateway"
 

@@ -10,7 +10,7 @@ from rasa.shared.nlu.training_data.message import Message
 from nlu.components import EmergencySafetyNet, LanguageDetector, NormalizingTokenizer, example_language, override
 from nlu.safety import SafetyNet
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_safety_net_overrides_the_model_and_keeps_the_ranking() -> None:

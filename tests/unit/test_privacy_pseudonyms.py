@@ -17,7 +17,7 @@ import pytest
 
 from core import privacy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 NUMBER = "sms:+4790000000"
 

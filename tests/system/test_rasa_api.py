@@ -14,7 +14,7 @@ import pytest
 
 from ops.rasa_serve import is_loopback, rasa_argv
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.stack

@@ -20,7 +20,7 @@ import pytest
 from ops.secrets import owner_only, private_dir, restrict
 from scripts.stack import Stack
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 
 # Run inside a child: lists every file under VAR with its mode, and the umask.
