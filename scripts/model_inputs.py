@@ -19,9 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 #: What a trained model depends on (relative to the checkout).
-#: The knowledge base texts, municipality profiles and SMS keywords are read at
+#: The knowledge base texts, municipality profiles, SMS keywords and the safety
+#: patterns (data/safety, compiled when the model is loaded) are read at
 #: run time and do not need a new model.
-INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules", "data/responses.yml", "data/safety",
+INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules", "data/responses.yml",
           "data/language_names.yml", "nlu", "requirements.lock")
 
 
