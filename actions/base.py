@@ -24,6 +24,8 @@ from ops import metrics
 
 logger = logging.getLogger(__name__)
 Events = list[dict[str, Any]]
+#: The key of the marker message that tells the channels the replies' language.
+REPLY_LANGUAGE_KEY = "reply_language"
 
 
 class AssistantAction(Action, abc.ABC):
@@ -33,7 +35,17 @@ class AssistantAction(Action, abc.ABC):
     gated: bool = True
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        """The action's replies, then one marker the channels read instead of
+        guessing: the language these replies are in (decided here, once)."""
         turn = Turn.read(tracker.latest_message or {}, tracker.slots, settings().default_language)
+        events = self._run(dispatcher, tracker, turn)
+        language = next((e["value"] for e in reversed(events)
+                         if e.get("event") == "slot" and e.get("name") == LANGUAGE_SLOT and e.get("value")),
+                        turn.language)
+        dispatcher.utter_message(json_message={REPLY_LANGUAGE_KEY: language})
+        return events
+
+    def _run(self, dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn) -> Events:
         events: Events = []
         if tracker.get_slot(LANGUAGE_SLOT) != turn.language:
             events.append(SlotSet(LANGUAGE_SLOT, turn.language))

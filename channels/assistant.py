@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -32,6 +32,8 @@ class Button:
 class Reply:
     text: str
     buttons: tuple[Button, ...] = field(default_factory=tuple)
+    #: The language the actions wrote it in (their `reply_language` marker); empty if they did not say.
+    language: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "buttons": [{"title": b.title, "payload": b.payload} for b in self.buttons]}
@@ -68,6 +70,10 @@ class AssistantClient:
             logger.warning("Rasa did not answer: %s", type(exc).__name__)
             raise AssistantUnavailable from exc
         replies = [parse_reply(item) for item in payload if isinstance(item, dict) and item.get("text")]
+        language = next((str(item["custom"]["reply_language"]) for item in payload if isinstance(item, dict)
+                         and isinstance(item.get("custom"), dict) and item["custom"].get("reply_language")), "")
+        if language:  # decided by the actions: the channels do not guess it again
+            replies = [replace(r, language=language) for r in replies]
         if not replies:
             # Every turn of ours says something: no reply means Rasa could not
             # run its actions (the action server is down or failing).

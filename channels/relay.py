@@ -17,7 +17,7 @@ from channels.store import ERASED_SENDER, Store
 from core.payloads import sanitize
 from core.privacy import pseudonym
 from locales.catalog import Catalog
-from nlu.langid import LanguageIdentifier
+from nlu.langid import LANGUAGES, LanguageIdentifier
 from ops import metrics
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,12 @@ class Conversations:
         return True
 
     def _reply_language(self, sender: str, replies: list[Reply], text: str) -> str:
+        """The language the actions wrote the replies in; only when they did
+        not say (an older action server) is it detected from the reply text."""
+        decided = next((r.language for r in replies if r.language in LANGUAGES), "")
+        if decided:
+            self.store.set_language(sender, decided)
+            return decided
         joined = " ".join(r.text for r in replies)[:400]
         detection = self.detector().detect(joined) if joined.strip() else None
         lang = detection.language if detection and detection.reliable else self.language_of(sender, text)

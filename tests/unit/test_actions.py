@@ -10,6 +10,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.base import REPLY_LANGUAGE_KEY
+
 from actions.answers import ActionAnswerTopic
 from actions.conversation import ActionGoodbye, ActionGreet, ActionOutOfScope
 from actions.emergency import ActionEmergency
@@ -36,9 +38,11 @@ def tracker(text: str = "x", intent: str = "fastlege", confidence: float = 0.9, 
 
 
 def run(action, t: Tracker) -> tuple[list[dict], list[dict]]:
+    """What the person is sent, and the events; the reply-language marker is checked on its own."""
     dispatcher = CollectingDispatcher()
     events = action.run(dispatcher, t, {})
-    return dispatcher.messages, events
+    assert dispatcher.messages[-1]["custom"][REPLY_LANGUAGE_KEY]  # every action says its replies' language
+    return dispatcher.messages[:-1], events
 
 
 def sent(messages: list[dict], key: str, lang: str, **values: object) -> bool:

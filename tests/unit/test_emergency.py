@@ -62,8 +62,10 @@ def tracker(text: str, lang: str = "en", tier: str | None = "clear", kind: str =
 
 
 def run(action: Any, t: Tracker) -> tuple[list[dict], list[dict]]:
+    """What the person is sent (without the reply-language marker), and the events."""
     dispatcher = CollectingDispatcher()
-    return dispatcher.messages, action.run(dispatcher, t, {})
+    events = action.run(dispatcher, t, {})
+    return [m for m in dispatcher.messages if not m.get("custom")], events
 
 
 def texts_of(messages: list[dict]) -> list[str]:
