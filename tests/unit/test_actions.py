@@ -10,9 +10,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import REPLY_LANGUAGE_KEY
-
 from actions.answers import ActionAnswerTopic
+from actions.base import REPLY_LANGUAGE_KEY
 from actions.conversation import ActionGoodbye, ActionGreet, ActionOutOfScope
 from actions.emergency import ActionEmergency
 from actions.handoff import ActionRequestCaseworker
