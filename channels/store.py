@@ -61,6 +61,11 @@ ERASED_SENDER = "erased"
 MAX_DELIVERY_ATTEMPTS = 30
 
 
+def _options(raw: str) -> dict[str, Any]:
+    data = json.loads(raw)
+    return data if isinstance(data, dict) else {"payloads": data, "shown": len(data)}  # rows from before v4
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -302,14 +307,26 @@ class Store:
         return rows[0]["payload"] if rows else None
 
     # -- SMS conversation state ---------------------------------------------------
-    def set_options(self, sender: str, payloads: list[str]) -> None:
+    def set_options(self, sender: str, payloads: list[str], shown: int | None = None) -> None:
+        """The numbered options of the last SMS turn; only the first `shown`
+        have reached the person (the rest come with MORE)."""
+        shown = len(payloads) if shown is None else shown
         with self._lock, self.db.conn:
-            self.db["options"].upsert({"sender": sender, "options": json.dumps(payloads), "created": now()}, pk="sender")
+            self.db["options"].upsert({"sender": sender, "options": json.dumps({"payloads": payloads, "shown": shown}),
+                                       "created": now()}, pk="sender")
+
+    def show_options(self, sender: str, upto: int) -> None:
+        """MORE brought options up to number `upto` to the person."""
+        rows = list(self.db["options"].rows_where("sender = ?", [sender]))
+        if rows:
+            data = _options(rows[0]["options"])
+            self.set_options(sender, data["payloads"], max(data["shown"], upto))
 
     def option(self, sender: str, number: int) -> str | None:
+        """The payload of option `number`, if the person has been shown it."""
         rows = list(self.db["options"].rows_where("sender = ?", [sender]))
-        options = json.loads(rows[0]["options"]) if rows else []
-        return options[number - 1] if 1 <= number <= len(options) else None
+        data = _options(rows[0]["options"]) if rows else {"payloads": [], "shown": 0}
+        return data["payloads"][number - 1] if 1 <= number <= min(data["shown"], len(data["payloads"])) else None
 
     def set_more(self, sender: str, parts: list[str]) -> None:
         with self._lock, self.db.conn:

@@ -37,7 +37,7 @@ from twilio.request_validator import RequestValidator
 
 from channels.assistant import Reply
 from channels.relay import Conversations, Undeliverable
-from channels.sms.text import split_for_sms, with_options
+from channels.sms.text import options_in, split_for_sms, with_options
 from channels.store import Store
 from core.config import ROOT
 from core.payloads import clean_text, read_limited, sanitize
@@ -184,7 +184,11 @@ class SmsChannel:
         option = text.strip()
         if option.isascii() and option.isdigit() and len(option) <= 2:  # "1" -> that button's payload ("²" is no option)
             payload = self.store.option(sender, int(option))
-            text = payload or text
+            if payload is None:  # no such option shown: say so, do not guess what "1" means
+                await self._say(sender, "sms.no_option", message_id, "")
+                self.store.set_inbound_status(inbound_id, "answered")
+                return
+            text = payload
         await self.conversations.process(inbound_id, sender, text, self.deliver, reference=message_id)
 
     async def _handle_locally(self, inbound_id: int, sender: str, message_id: str, text: str,
@@ -226,6 +230,7 @@ class SmsChannel:
             parts = self.store.pop_more(sender)
             if parts:
                 self.store.set_more(sender, parts[1:])
+                self.store.show_options(sender, options_in(parts[0]))
                 await self._send(sender, parts[0], f"{message_id}:more")
             else:
                 await self._say(sender, "sms.no_more", message_id, text)
@@ -243,9 +248,9 @@ class SmsChannel:
         texts = self.conversations.catalog
         body = "\n\n".join(r.text for r in replies if r.text)
         buttons = next((r.buttons for r in reversed(replies) if r.buttons), ())
-        self.store.set_options(sender, [b.payload for b in buttons])
         body = with_options(body, [b.title for b in buttons], texts.text("sms.options", lang))
         parts = split_for_sms(body, self.settings.max_segments, texts.text("sms.more", lang))
+        self.store.set_options(sender, [b.payload for b in buttons], shown=options_in(parts[0]))
         self.store.set_more(sender, parts[1:])
         await self._send(sender, parts[0], reference or f"{sender}:{time.time_ns()}")  # no reference: a one-off notice
 

@@ -43,21 +43,38 @@ def with_options(text: str, titles: Sequence[str], intro: str) -> str:
     return text.rstrip() + "\n\n" + intro + "\n" + "\n".join(lines)
 
 
+#: An option line ("3 Barnehage"): never split from its label.
+OPTION_LINE = re.compile(r"^\d{1,2} \S.*$", re.M)
+_GLUE = "\ue000"  # joins an option line's words while splitting (private use: not white space, never in a message)
+
+
 def split_for_sms(text: str, max_segments: int, more_hint: str) -> list[str]:
     """Parts that each fit in `max_segments` segments; every part but the
-    last ends with `more_hint`. Splits only at white space."""
+    last ends with `more_hint`. Splits only at white space, and never inside
+    an option line, so a number always arrives with its label."""
     if encoding_of(text).segments <= max_segments:
         return [text]
-    tokens = re.split(r"(\s+)", text)
+    glued = OPTION_LINE.sub(lambda m: m.group(0).replace(" ", _GLUE), text)
+    tokens = re.split(r"(\s+)", glued)
+
+    def fits(candidate: str) -> bool:
+        return encoding_of(candidate.replace(_GLUE, " ").rstrip() + "\n" + more_hint).segments <= max_segments
+
     parts: list[str] = []
     current = ""
     for token in tokens:
         candidate = current + token
-        if current and encoding_of(candidate.rstrip() + "\n" + more_hint).segments > max_segments and token.strip():
+        if current and not fits(candidate) and token.strip():
             parts.append(current.rstrip())
             current = token
         else:
             current = candidate
     if current.strip():
         parts.append(current.strip())
+    parts = [p.replace(_GLUE, " ") for p in parts]
     return [p + "\n" + more_hint for p in parts[:-1]] + parts[-1:]
+
+
+def options_in(part: str) -> int:
+    """The highest option number whose line is in this part (0 if none)."""
+    return max((int(line.split(" ", 1)[0]) for line in OPTION_LINE.findall(part)), default=0)
