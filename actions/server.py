@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 PROTECTED = ("/webhook", "/actions")
 
 
-def create_action_app(token: str = "") -> Sanic:
+def create_action_app(token: str = "", metrics_token: str = "") -> Sanic:
+    """`token`: what Rasa must send; `metrics_token` (METRICS_TOKEN): what
+    /metrics and a writing /readyz need, as on the channel server."""
     app = create_app("actions", cors_origins=None)
 
     @app.middleware("request")
@@ -44,7 +46,7 @@ def create_action_app(token: str = "") -> Sanic:
         return response.json({"status": "ok"})
 
     @app.get("/readyz")
-    async def readyz(_: Request):  # type: ignore[no-untyped-def]
+    async def readyz(request: Request):  # type: ignore[no-untyped-def]
         from actions.handoff import CaseHandoff, handoff
         from actions.knowledge import knowledge
 
@@ -55,8 +57,8 @@ def create_action_app(token: str = "") -> Sanic:
             checks["knowledge"] = False
         try:
             active = handoff()  # the case store the actions write to
-            if isinstance(active, CaseHandoff):
-                active.store.check()
+            if isinstance(active, CaseHandoff):  # a write only for the operator (metrics token)
+                active.store.check(metrics.authorized(request.headers.get("authorization", ""), metrics_token))
             checks["case_db"] = True
         except Exception:  # noqa: BLE001
             logger.warning("Readiness: the case database cannot be written")
@@ -65,7 +67,9 @@ def create_action_app(token: str = "") -> Sanic:
         return response.json({k: "up" if v else "down" for k, v in checks.items()}, status=200 if ok else 503)
 
     @app.get("/metrics")
-    async def metrics_endpoint(_: Request):  # type: ignore[no-untyped-def]
+    async def metrics_endpoint(request: Request):  # type: ignore[no-untyped-def]
+        if metrics_token and not metrics.authorized(request.headers.get("authorization", ""), metrics_token):
+            return response.text("forbidden", status=403)
         body, content_type = metrics.exposition()
         return response.raw(body, content_type=content_type)
 
@@ -87,7 +91,7 @@ def main() -> None:
     restrict(config.cases_db)  # a file an older version made readable
     configure_logging("actions")
     host, port = os.environ.get("ACTION_HOST", "127.0.0.1"), int(os.environ.get("ACTION_PORT", "5055"))
-    app = create_action_app(os.environ.get("ACTION_SERVER_TOKEN", ""))
+    app = create_action_app(os.environ.get("ACTION_SERVER_TOKEN", ""), config.metrics_token)
     logger.info("Action server on %s:%d", host, port)
     app.run(host=host, port=port, workers=1, access_log=False)
 

@@ -275,9 +275,9 @@ class CaseStore:
         rows = self.db.execute("select status, count(*) from cases where status != 'closed' group by status")
         return {status: 0 for status in STATUSES if status != "closed"} | dict(rows.fetchall())
 
-    def check(self) -> None:
-        """Raise if the database cannot be written (for /readyz)."""
-        check_writable(self.db, self._lock)
+    def check(self, write: bool = True) -> None:
+        """Raise if the database cannot be written (for /readyz; see check_writable)."""
+        check_writable(self.db, self._lock, write)
 
     def audit_log(self, case_id: int) -> list[dict[str, Any]]:
         return list(self.db["audit"].rows_where("case_id = ?", [case_id], order_by="id"))

@@ -131,15 +131,17 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 logger.exception("Notifying caseworkers failed")
 
-    async def readyz(_: Request) -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         """Ready when Rasa has a model loaded, the action server answers and
-        both databases can be written."""
+        both databases can be written. Only a caller with the metrics token
+        makes the databases take a write; others get a read-only check."""
+        deep = metrics.authorized(request.headers.get("authorization", ""), settings.metrics_token)
         checks = {"assistant": await _up(http, settings.rasa_url.rstrip("/") + "/status",
                                          {"token": settings.rasa_api_token} if settings.rasa_api_token else None),
                   "actions": await _up(http, settings.action_health_url) if settings.action_health_url else True}
         for name, db in (("channel_db", store), ("case_db", cases)):
             try:
-                await asyncio.to_thread(db.check)
+                await asyncio.to_thread(db.check, deep)
                 checks[name] = True
             except Exception:  # noqa: BLE001 - any failure means not ready
                 logger.warning("Readiness: %s cannot be written", name)
@@ -148,10 +150,9 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
         return JSONResponse({k: "up" if v else "down" for k, v in checks.items()}, status_code=200 if ok else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
-        if settings.metrics_token:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
-            if not hmac.compare_digest(given, settings.metrics_token.encode()):
-                return Response("forbidden", status_code=403)
+        if settings.metrics_token and not metrics.authorized(request.headers.get("authorization", ""),
+                                                             settings.metrics_token):
+            return Response("forbidden", status_code=403)
         counts = store.counts()
         metrics.PENDING_MESSAGES.set(counts["pending"])
         metrics.FAILED_SENDS.set(counts["failed"])

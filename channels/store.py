@@ -207,9 +207,9 @@ class Store:
                   + self.db.execute("select count(*) from inbound where status = 'undeliverable'").fetchone()[0])
         return {"pending": pending, "failed": failed}
 
-    def check(self) -> None:
-        """Raise if the database cannot be written (for /readyz)."""
-        check_writable(self.db, self._lock)
+    def check(self, write: bool = True) -> None:
+        """Raise if the database cannot be written (for /readyz; see check_writable)."""
+        check_writable(self.db, self._lock, write)
 
     # -- Telegram webhook intake -------------------------------------------------------
     def record_update(self, update_id: int, body: str) -> bool:

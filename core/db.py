@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -38,8 +39,16 @@ def migration(db: sqlite_utils.Database, lock: threading.RLock, target: int) -> 
         db.execute(f"PRAGMA user_version = {int(target)}")
 
 
-def check_writable(db: sqlite_utils.Database, lock: threading.RLock) -> None:
-    """Raise if the database cannot be written (for /readyz)."""
+def check_writable(db: sqlite_utils.Database, lock: threading.RLock, write: bool = True) -> None:
+    """Raise if the database cannot be written (for /readyz). With
+    `write=False` (an unauthenticated probe) it is only read, and its file
+    checked for write permission: a stranger cannot make it take write locks."""
+    if not write:
+        db.execute("select count(*) from sqlite_master").fetchone()
+        files = [row[2] for row in db.execute("PRAGMA database_list").fetchall() if row[2]]
+        if any(not os.access(f, os.W_OK) for f in files):
+            raise PermissionError("database file not writable")
+        return
     with lock, db.conn:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         db.execute(f"PRAGMA user_version = {int(version)}")

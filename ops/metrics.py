@@ -5,6 +5,8 @@ about a person: only channel, language, topic and kinds."""
 
 from __future__ import annotations
 
+import hmac
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 # -- channel server -----------------------------------------------------------------
@@ -38,3 +40,9 @@ def channel_of(sender: str) -> str:
 def exposition() -> tuple[bytes, str]:
     """The body and content type of a /metrics response."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def authorized(authorization_header: str, token: str) -> bool:
+    """`Authorization: Bearer <token>` matches (constant time); no token set: nobody is."""
+    given = authorization_header.removeprefix("Bearer ").encode()
+    return bool(token) and hmac.compare_digest(given, token.encode())

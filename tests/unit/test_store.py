@@ -63,3 +63,28 @@ def test_forget_erases_the_conversation_from_the_tracker_store(tmp_path: Path) -
     asyncio.run(client.forget("tg:1"))
     with sqlite3.connect(db) as conn:
         assert [r[0] for r in conn.execute("select sender_id from events")] == ["tg:2"]
+
+
+def test_an_unauthenticated_readiness_check_only_reads(tmp_path) -> None:
+    """/readyz without the metrics token: a read and a permission check, never
+    a write lock; the deep check (operator) still writes."""
+    import os
+    import sqlite3
+
+    import pytest
+
+    store = Store(tmp_path / "bot.db")
+    store.check(write=False)
+    store.check(write=True)
+    with sqlite3.connect(tmp_path / "bot.db") as other:  # another writer holds the database
+        other.execute("begin immediate")
+        store.check(write=False)  # still answers: it does not need the lock
+        other.rollback()
+    if os.geteuid() == 0:
+        return  # root may write any file: the permission check cannot fail here
+    os.chmod(tmp_path / "bot.db", 0o400)
+    try:
+        with pytest.raises(PermissionError):
+            store.check(write=False)
+    finally:
+        os.chmod(tmp_path / "bot.db", 0o600)
