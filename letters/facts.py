@@ -37,7 +37,7 @@ TIME = re.compile(r"\b(?:kl\.?|klokken|klokka|tid:?)\s*(?P<h>[012]?\d)[.:](?P<mi
 
 # What a date is for, by the words before it (in its sentence, after any earlier date).
 PURPOSES = (
-    ("appeal", re.compile(r"klage", re.I)),
+    ("appeal", re.compile(r"klage|protest", re.I)),
     ("payment", re.compile(r"forfall|betal|innbetal|å betale|til betaling", re.I)),
     ("appointment", re.compile(r"møte|oppmøte|innkall|\btimen?\b|samtale|avtale|velkommen|intervju|konsultasjon", re.I)),
     ("reply", re.compile(r"frist|innen|senest|svar|send|levere|dokumentasjon", re.I)),
@@ -46,7 +46,7 @@ PURPOSES = (
 PERIOD = re.compile(rf"\b(?P<n>\d{{1,3}}|{'|'.join(NUMBER_WORDS)})\s+(?P<unit>uker|uke|dager|dag|måneder|måned)\b", re.I)
 PERIOD_UNITS = {"uke": "weeks", "uker": "weeks", "dag": "days", "dager": "days", "måned": "months", "måneder": "months"}
 
-_GROUPED = r"\d{1,3}(?:[ .\u00a0\u202f]\d{3})+|\d+"
+_GROUPED = r"\d{1,3}(?:(?:[.\u00a0\u202f]| \n?|\n)\d{3})+|\d+"    # "2 300" may be broken over two lines
 _CENTS = r"(?:,(?P<c>\d{2}|-{1,2}))?"
 AMOUNT_PATTERNS = (
     re.compile(rf"(?:\bkr\.?|\bNOK)\s*(?P<n>{_GROUPED}){_CENTS}", re.I),
@@ -205,8 +205,8 @@ def _date_matches(text: str, letter_date: dt.date | None = None) -> list[tuple[i
                 date = dt.date(year, month, int(groups["d"]))
             except ValueError:
                 continue
-            if year_text is None and letter_date is not None and date < letter_date:
-                date = date.replace(year=year + 1)
+            if year_text is None and letter_date is not None and (date - letter_date).days < -183:
+                date = date.replace(year=year + 1)      # "innen 10. januar" in a letter of December
             found.append((m.start(), m.end(), date))
     return sorted(found)
 
@@ -255,8 +255,8 @@ def find_deadlines(text: str) -> tuple[dt.date | None, list[Deadline]]:
         before = _context_before(flat, start, previous_end)
         previous_end = end
         kind = _purpose(before)
-        if kind is None and TIME.search(flat[end:end + 25]):
-            kind = "appointment"                  # "tirsdag 9. mars 2027 kl. 10.00" under a heading
+        if kind in (None, "letter_date", "reply") and TIME.search(flat[end:end + 25]):
+            kind = "appointment"                  # "Dato: tirsdag 9. mars 2027, kl. 10.00" under a heading
         if kind in (None, "letter_date"):
             continue
         if re.search(r"\bfra\s*(?:og med\s*)?(?:den\s*)?$", before, re.I) and kind != "payment":
@@ -276,8 +276,8 @@ def find_periods(text: str) -> list[Period]:
     for m in PERIOD.finditer(flat):
         before = flat[max(0, m.start() - 60):m.start()]
         before = before[max((x.end() for x in re.finditer(r"[.!?]\s", before)), default=0):]
-        if not re.search(r"frist|innen|senest", before, re.I):
-            continue
+        if not re.search(r"frist|klage|protest|betal", before, re.I) or not re.search(r"frist|innen|senest", before, re.I):
+            continue                               # "pengene kommer innen tre uker" is no deadline
         kind = _purpose(before) or "reply"
         n = m["n"].lower()
         count = int(n) if n.isdigit() else NUMBER_WORDS[n]
@@ -286,7 +286,7 @@ def find_periods(text: str) -> list[Period]:
 
 
 def _to_decimal(number: str, cents: str | None) -> Decimal | None:
-    digits = re.sub(r"[ .\u00a0\u202f]", "", number)
+    digits = re.sub(r"[\s.\u00a0\u202f]", "", number)
     try:
         value = Decimal(digits)
     except InvalidOperation:
