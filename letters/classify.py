@@ -37,7 +37,7 @@ SENDER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("skatteetaten", re.compile(r"skatteetaten|skatteinnkreving|skatteoppkrever|kemner", re.I)),
     ("udi", re.compile(r"utlendingsdirektoratet|\bUDI\b")),
     ("helfo", re.compile(r"\bhelfo\b", re.I)),
-    ("barnehage", re.compile(r"barnehage", re.I)),
+    ("barnehage", re.compile(r"ba(?:rn|m)ehage", re.I)),      # OCR reads "rn" as "m"
     ("school", re.compile(r"\bskole\b|skolen\b|barneskole|ungdomsskole|videregående|grunnskole", re.I)),
     ("kommune", re.compile(r"\bkommune\b|bydel\b", re.I)),
     ("landlord", re.compile(r"utleier|huseier|boligutleie|eiendom\b|eiendomsforvaltning|heimstaden|utleie\b", re.I)),
@@ -58,7 +58,7 @@ KIND_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"(?:opplysninger|dokumentasjon|dokumenter|vedlegg|informasjon|kvitteringer)|^du må sende (?:inn )?", re.I)),
     ("decision", re.compile(
         r"^(?:melding om )?vedtak\b|\bvedtak (?:om|i|etter)\b|^avslag\b|^innvilget|innvilgelse|^oppsigelse"
-        r"|tilbud om (?:barnehage)?plass|skatteoppgjøret|^vi har (?:innvilget|avslått)", re.I)),
+        r"|tilbud om (?:ba(?:rn|m)ehage)?plass|skatteoppgjøret|^vi har (?:innvilget|avslått)", re.I)),
     ("information", re.compile(r"^informasjon\b|til orientering|^bekreftelse på|^velkommen|^varsel om", re.I)),
 )
 

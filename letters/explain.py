@@ -159,7 +159,7 @@ def summary_nb(reading: Reading, today: dt.date) -> str:
         parts.append("Ingen frist funnet")
     parts.append(f"{NB_KIND[reading.kind.value]} fra {NB_SENDER[reading.sender.value]}")
     if facts.amount is not None:
-        parts.append(f"{format_amount(facts.amount, 'nb')} kr")
+        parts.append(f"{format_amount(facts.amount, 'nb')} kr".replace("\xa0", " "))
     parts.extend(f"{ref.label} {ref.value}" for ref in facts.references[:2])
     if facts.phones:
         parts.append(f"Tlf. {facts.phones[0]}")

@@ -181,7 +181,7 @@ def skew_angle(binary: Image.Image, limit: float = 10.0) -> float:
 
     coarse = max(np.arange(-limit, limit + 0.5, 0.5), key=score)
     fine = max(np.arange(coarse - 0.5, coarse + 0.51, 0.1), key=score)
-    return float(round(fine, 1))
+    return float(round(-fine, 1))      # shear angle and PIL's counter-clockwise rotation have opposite signs
 
 
 def check_light(gray: Image.Image) -> None:
