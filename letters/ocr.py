@@ -32,7 +32,7 @@ MIN_CONFIDENCE = 60.0        # mean word confidence (0-100) below this is unread
 MIN_CONTRAST = 25            # grey levels between the darkest and brightest parts of a photo
 MIN_BRIGHTNESS = 35          # mean grey level of a photo (0-255)
 MIN_SHARPNESS = 40.0         # variance of the Laplacian at 1000 px: below it, the photo is blurred
-EDGE_FRACTION = 0.012        # a text line this close to the left or right edge touches it
+EDGE_FRACTION = 0.05         # a text line this close to the left or right edge runs into it
 
 
 @dataclass(frozen=True)
@@ -211,14 +211,22 @@ def prepare(image: Image.Image) -> Image.Image:
 
 
 def check_cut_off(result: OcrResult) -> None:
-    """Several lines that run into the left or right edge mean part of the page is outside the photo."""
-    margin = result.width * EDGE_FRACTION
+    """Text that runs to one edge of the photo, with no paper margin there, means part of the page is outside.
+
+    On a whole page the text has a margin of paper (and table) on both sides;
+    a photo that misses the right part of the page has lines ending at its
+    edge while the left margin is still wide (and the other way round).
+    """
     long_lines = [line for line in result.lines if len(line.text) >= 12]
     if len(long_lines) < 5:
         return
-    right = sum(1 for line in long_lines if line.right >= result.width - margin)
-    left = sum(1 for line in long_lines if line.left <= margin)
-    if max(right, left) >= max(3, 0.2 * len(long_lines)):
+    near = result.width * EDGE_FRACTION
+    needed = max(3, 0.15 * len(long_lines))
+    left_margin = min(line.left for line in long_lines)
+    right_margin = result.width - max(line.right for line in long_lines)
+    at_right = sum(1 for line in long_lines if line.right >= result.width - near)
+    at_left = sum(1 for line in long_lines if line.left <= near)
+    if (at_right >= needed and right_margin < 0.3 * left_margin) or (at_left >= needed and left_margin < 0.3 * right_margin):
         raise CutOff("text runs off the edge")
 
 
