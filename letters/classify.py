@@ -1,7 +1,7 @@
 """Who sent a letter and what kind it is: rules first, then a small model.
 
 Rules read what a letter says about itself: the organisation in its
-letterhead (NAV, Skatteetaten, UDI, Helfo, a kommune, a barnehage, a school,
+letterhead (or, when OCR garbled that, its signature) (NAV, Skatteetaten, UDI, Helfo, a kommune, a barnehage, a school,
 a debt collector, a landlord) and its title ("Vedtak om ...", "Innkalling",
 "Faktura", "Vi trenger flere opplysninger"). When no rule decides, a TF-IDF +
 logistic regression model trained on the letters in
@@ -29,6 +29,7 @@ TRAINING_FILE = Path(__file__).resolve().parent / "training" / "letters.yml"
 MIN_SENDER_PROBABILITY = 0.35
 MIN_KIND_PROBABILITY = 0.40
 LETTERHEAD_LINES = 4
+SIGNATURE_LINES = 3
 
 # Checked in this order on the letterhead: a school or barnehage is named before the kommune that runs it.
 SENDER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -105,10 +106,13 @@ def _predict(model: Pipeline, text: str, minimum: float) -> Label:
 
 
 def sender_by_rule(text: str) -> str | None:
-    head = "\n".join(_lines(text)[:LETTERHEAD_LINES])
-    for sender, pattern in SENDER_RULES:
-        if pattern.search(head):
-            return sender
+    """The sender its letterhead names, else the one its signature (last lines) names."""
+    lines = _lines(text)
+    for part in (lines[:LETTERHEAD_LINES], lines[-SIGNATURE_LINES:]):
+        block = "\n".join(part)
+        for sender, pattern in SENDER_RULES:
+            if pattern.search(block):
+                return sender
     for sender, pattern in BODY_SENDER_RULES:
         if pattern.search(text):
             return sender

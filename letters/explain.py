@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,8 +26,6 @@ from letters.facts import Deadline, Period, mask_numbers
 from letters.read import DEFAULT_LIMITS, Limits
 from letters.reading import Reading
 from locales.catalog import Catalog
-
-logger = logging.getLogger(__name__)
 
 # The knowledge-base answer (data/knowledge/answers.yml) that fits a letter, by (sender, kind); kind None: any kind.
 ANSWERS: dict[tuple[str, str | None], str] = {

@@ -255,7 +255,7 @@ def find_deadlines(text: str) -> tuple[dt.date | None, list[Deadline]]:
         before = _context_before(flat, start, previous_end)
         previous_end = end
         kind = _purpose(before)
-        if kind in (None, "letter_date", "reply") and TIME.search(flat[end:end + 25]):
+        if kind in (None, "letter_date", "reply") and TIME.search(flat[end:end + 40]):
             kind = "appointment"                  # "Dato: tirsdag 9. mars 2027, kl. 10.00" under a heading
         if kind in (None, "letter_date"):
             continue

@@ -33,7 +33,8 @@ class Reading:
     facts: LetterFacts
 
     def __post_init__(self) -> None:
-        assert self.sender.value in (*SENDERS, "unknown") and self.kind.value in (*KINDS, "unknown")
+        if self.sender.value not in (*SENDERS, "unknown") or self.kind.value not in (*KINDS, "unknown"):
+            raise ValueError(f"unknown sender or kind: {self.sender.value}, {self.kind.value}")
 
 
 def looks_like_a_letter(text: str) -> bool:

@@ -107,3 +107,9 @@ def test_accounts_kid_references_and_phones() -> None:
 def test_a_misread_account_number_is_flagged() -> None:
     facts = extract_facts("Kontonummer: 5942.85.95756")
     assert [(a.masked, a.valid) for a in facts.accounts] == [("•••••••5756", False)]
+
+
+def test_an_appointment_time_after_a_blank_line() -> None:
+    text = "Sarpsborg, 25. januar 2027\nDato: 9. februar 2027\n\nKlokkeslett: kl. 09.00\n"
+    deadline = extract_facts(text).deadline
+    assert (deadline.kind, deadline.time) == ("appointment", "09:00")

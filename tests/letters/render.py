@@ -3,8 +3,8 @@
 A case's `letter` text is laid out as an A4 letter: the first line is the
 letterhead (bold), a line starting with `# ` is a heading (bold), the rest is
 body text wrapped to the page. The photo renders that PDF (pypdfium2), lays
-it on a table, turns it a few degrees, puts a shadow across it, blurs it a
-little, adds sensor noise and saves it as a JPEG, all from a seed, so the
+it on a table, turns it a few degrees, narrows its top a little (the phone
+held at a slant), puts a shadow across it, blurs it a little, adds sensor noise and saves it as a JPEG, all from a seed, so the
 same case always gives the same photo.
 """
 
@@ -65,6 +65,21 @@ def page_image(pdf: bytes, dpi: int = 200) -> Image.Image:
         doc.close()
 
 
+def _keystone(image: Image.Image, amount: float, fill: tuple[int, ...]) -> Image.Image:
+    """The top of the picture narrower than the bottom by `amount` of the width on each side."""
+    w, h = image.size
+    inset = amount * w
+    # Where each corner of the output comes from in the input (PIL's perspective maps output to input).
+    source = [(-inset, 0), (w + inset, 0), (w, h), (0, h)]
+    target = [(0, 0), (w, 0), (w, h), (0, h)]
+    rows = []
+    for (x, y), (u, v) in zip(target, source, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    coeffs = np.linalg.solve(np.array(rows, dtype=float), np.array([c for p in source for c in p], dtype=float))
+    return image.transform(image.size, Image.PERSPECTIVE, tuple(coeffs), Image.BICUBIC, fillcolor=fill)
+
+
 def photo(pdf: bytes, seed: int, *, dpi: int = 200, blur: float | None = None, crop: float = 1.0,
           darkness: float = 1.0) -> bytes:
     """A JPEG like a phone photo of the printed page (seeded)."""
@@ -78,6 +93,7 @@ def photo(pdf: bytes, seed: int, *, dpi: int = 200, blur: float | None = None, c
     canvas.paste(page, (margin, margin))
     angle = rng.choice([-1, 1]) * rng.uniform(1.0, 4.0)
     canvas = canvas.rotate(angle, resample=Image.BICUBIC, fillcolor=table)
+    canvas = _keystone(canvas, rng.uniform(0.0, 0.03), table)     # the phone is not held quite parallel
     if crop < 1.0:
         canvas = canvas.crop((0, 0, canvas.width - margin - round(canvas.width * 0.02), canvas.height))
     a = np.asarray(canvas, dtype=np.float32)
