@@ -15,3 +15,5 @@ if [ "$(cat .venv/.lock-sha256 2>/dev/null || true)" != "$want" ]; then
   .venv/bin/python -m pip check
   echo "$want" > .venv/.lock-sha256
 fi
+# Tesseract (Debian's package) for the letter reader's photos and scans.
+scripts/install-ocr.sh
