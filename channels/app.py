@@ -27,6 +27,7 @@ from caseworkers.desk import desk_app
 from caseworkers.notify import notify_new_cases
 from caseworkers.translate import Translator
 from channels.assistant import AssistantClient, Reply
+from channels.letters import LetterDesk
 from channels.relay import Conversations
 from channels.sms.channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway
 from channels.store import Store
@@ -54,12 +55,15 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     tracker = TrackerDatabase(settings.tracker_store_url)
     assistant = assistant or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds, tracker=tracker)
     conversations = Conversations(assistant, store, catalog, settings.default_language, log_salt=settings.log_salt)
-    routes = webchat_routes(settings, conversations, catalog)
+    cases = cases or CaseStore(settings.cases_db)
+    letters = LetterDesk(cases, catalog)
+    conversations.erasers.append(letters.forget)
+    routes = webchat_routes(settings, conversations, catalog, letters=letters)
     deliverers = {"web": web_deliverer(store)}
 
     telegram: TelegramChannel | None = None
     if settings.telegram_token:
-        telegram = TelegramChannel(conversations, store, settings.log_salt)
+        telegram = TelegramChannel(conversations, store, settings.log_salt, letters)
         telegram.build(settings.telegram_token, settings.telegram_api_url or None)
         deliverers["telegram"] = telegram.deliver
         if settings.telegram_mode == "webhook":
@@ -86,7 +90,6 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
                              settings.sms_public_url, json_secrets if settings.sms_gateway != "twilio" else [])
 
     # -- the caseworker desk: replies reach the person through their channel ------------
-    cases = cases or CaseStore(settings.cases_db)
     translator = translator or Translator(settings.translation_packages_dir)
 
     async def send_to_person(sender: str, text: str, lang: str, reference: str) -> None:

@@ -28,8 +28,10 @@ from telegram.ext import (
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from channels.assistant import Button, Reply
+from channels.letters import HAND_OVER, LetterDesk
 from channels.relay import Conversations, Undeliverable
 from channels.store import Store
+from letters import Limits, TooBig, error_message
 from nlu.langid import LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ def keyboard(buttons: tuple[Button, ...] | list[Button], store: Store) -> Inline
     return InlineKeyboardMarkup(rows)
 
 
+LETTER_MAX_BYTES = Limits().max_bytes
+
+
 def transient(exc: BaseException) -> bool:
     """Worth another try: a network error or a timeout, not a refusal."""
     return isinstance(exc, (NetworkError, TimedOut)) and not isinstance(exc, BadRequest)
@@ -110,8 +115,10 @@ def transient(exc: BaseException) -> bool:
 class TelegramChannel:
     """Handlers and delivery for one bot."""
 
-    def __init__(self, conversations: Conversations, store: Store, log_salt: str = "") -> None:
+    def __init__(self, conversations: Conversations, store: Store, log_salt: str = "",
+                 letters: LetterDesk | None = None) -> None:
         self.conversations, self.store, self._salt = conversations, store, log_salt
+        self.letters = letters
         self.application: Application | None = None
 
     def build(self, token: str, base_url: str | None = None) -> Application:
@@ -129,6 +136,9 @@ class TelegramChannel:
         # Any other "/word": answered like text (core.payloads makes it plain words unless a button could send it)
         app.add_handler(MessageHandler(filters.TEXT & filters.COMMAND, self.on_text))
         app.add_handler(MessageHandler(filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE, self.on_voice))
+        if self.letters is not None:  # a photo or PDF of a letter: read and explained
+            app.add_handler(MessageHandler(filters.PHOTO | filters.Document.PDF | filters.Document.IMAGE,
+                                           self.on_letter))
         app.add_handler(MessageHandler(~filters.TEXT & ~filters.COMMAND, self.on_unsupported))
         app.add_error_handler(self.on_error)
         self.application = app
@@ -250,6 +260,9 @@ class TelegramChannel:
         payload = self.store.callback_payload(data) if data.startswith("k:") else data
         if data in (DELETE_YES, DELETE_NO):
             await self._delete(update, data == DELETE_YES)
+        elif data == HAND_OVER and self.letters is not None:
+            lang = self.conversations.language_of(sender)
+            await self.deliver(sender, [self.letters.hand_over(sender, lang)], lang)
         elif payload:
             await self._to_assistant(update, payload, ours=data.startswith("k:"))
 
@@ -267,6 +280,26 @@ class TelegramChannel:
     async def on_text(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_message and update.effective_message.text:
             await self._to_assistant(update, update.effective_message.text)
+
+    async def on_letter(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo or PDF: read in memory (never stored or logged) and explained."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None or self.letters is None or self.application is None:
+            return
+        sender = sender_of(chat.id)
+        lang = self.conversations.language_of(sender)
+        if message.photo:
+            item, filename, mime = message.photo[-1], "photo.jpg", "image/jpeg"  # the largest size
+        else:
+            item, filename, mime = message.document, message.document.file_name or "", message.document.mime_type
+        if item.file_size and item.file_size > LETTER_MAX_BYTES:
+            await self.deliver(sender, [Reply(error_message(TooBig(), lang))], lang)
+            return
+        await self._typing(chat.id)
+        file = await self._call(self.application.bot.get_file, item.file_id)
+        data = bytes(await file.download_as_bytearray())
+        reply = await self.letters.read(sender, data, filename, mime, lang)
+        await self.deliver(sender, [reply], lang)
 
     async def on_voice(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         await self._say(update, "media.voice")

@@ -24,19 +24,22 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from channels.assistant import AssistantClient, Reply
+from channels.letters import HAND_OVER, LetterDesk
 from channels.relay import Conversations
 from channels.store import Store
 from core.config import Settings
 from core.payloads import read_limited, sanitize
 from core.privacy import pseudonym
+from letters import Limits, TooBig, error_message
 from locales.catalog import Catalog
 from nlu.langid import LANGUAGES, LanguageIdentifier
 from nlu.text import strip_invisible
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_TEXTS = ("web.title", "web.placeholder", "web.send.button", "language.choose")
+PAGE_TEXTS = ("web.title", "web.placeholder", "web.send.button", "language.choose", "web.letter.button")
 RTL_LANGUAGES = {"ar", "fa"}
+LETTER_MAX_BYTES = Limits().max_bytes
 #: A request body larger than this is not read (a message of MAX_MESSAGE_CHARS
 #: characters, JSON-escaped, is far smaller; larger ones still get input.too_long).
 MAX_BODY_BYTES = 1_000_000
@@ -72,7 +75,7 @@ def web_deliverer(store: Store):  # type: ignore[no-untyped-def]
 
 
 def webchat_routes(settings: Settings, conversations: Conversations, texts: Catalog,
-                   identifier: LanguageIdentifier | None = None) -> list:
+                   identifier: LanguageIdentifier | None = None, letters: LetterDesk | None = None) -> list:
     state: dict[str, object] = {}
     store = conversations.store
 
@@ -119,6 +122,10 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
             return _error(texts, "input.empty", person_language("", hint), 422)
         if len(text) > settings.max_message_chars:
             return _error(texts, "input.too_long", person_language(text[:500], hint), 413, limit=settings.max_message_chars)
+        if text == HAND_OVER and letters is not None:  # "send the letter to my caseworker"
+            lang = conversations.language_of(f"web:{sender}")
+            return JSONResponse({"messages": [letters.hand_over(f"web:{sender}", lang).to_dict()]},
+                                headers=_security_headers())
         collected: list[Reply] = []
 
         async def collect(_: str, replies: list[Reply], __: str, ___: str = "") -> None:
@@ -134,6 +141,34 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
             logger.warning("Assistant unavailable; web message from %s kept", pseudonym(sender, settings.log_salt))
         return JSONResponse({"messages": [r.to_dict() for r in collected]}, status_code=status,
                             headers=_security_headers())
+
+    async def letter(request: Request) -> JSONResponse:
+        """A photo or PDF of a letter (multipart: sender, lang, file): read in
+        memory, explained in the person's language; nothing is stored."""
+        lang = request.query_params.get("lang", "")
+        lang = lang if lang in LANGUAGES else settings.default_language
+        if letters is None:
+            return _error(texts, "media.unsupported", lang, 404)
+        length = request.headers.get("content-length") or "0"
+        if not length.isdigit() or int(length) > LETTER_MAX_BYTES + 64 * 1024:
+            return JSONResponse({"messages": [{"text": error_message(TooBig(), lang), "buttons": []}]},
+                                status_code=413, headers=_security_headers())
+        try:
+            form = await request.form(max_files=1, max_fields=5)
+        except Exception:  # noqa: BLE001 - a broken multipart body
+            return _error(texts, "input.empty", lang, 400)
+        sender, upload = form.get("sender"), form.get("file")
+        if not _valid_id(sender) or upload is None or isinstance(upload, str):
+            return _error(texts, "input.empty", lang, 400)
+        data = await upload.read(LETTER_MAX_BYTES + 1)
+        await upload.close()
+        if len(data) > LETTER_MAX_BYTES:
+            return JSONResponse({"messages": [{"text": error_message(TooBig(), lang), "buttons": []}]},
+                                status_code=413, headers=_security_headers())
+        person = f"web:{sender}"
+        lang = store.language(person) or lang
+        reply = await letters.read(person, data, upload.filename or "", upload.content_type, lang)
+        return JSONResponse({"messages": [reply.to_dict()]}, headers=_security_headers())
 
     async def inbox(request: Request) -> JSONResponse:
         """Messages waiting for this page; those it acknowledges (`ack`: ids it
@@ -163,6 +198,7 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         Route("/api/texts", page_texts),
         Route("/api/messages", messages, methods=["POST"]),
         Route("/api/inbox", inbox, methods=["POST"]),
+        Route("/api/letter", letter, methods=["POST"]),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -58,6 +58,8 @@
     document.title = t["web.title"];
     input.placeholder = t["web.placeholder"];
     document.getElementById("send").textContent = t["web.send.button"];
+    document.getElementById("letter-label").title = t["web.letter.button"];
+    document.getElementById("letter-label").setAttribute("aria-label", t["web.letter.button"]);
     languages.setAttribute("aria-label", t["language.choose"]);
     if (!languages.childElementCount) {
       for (const [c, name] of Object.entries(t.languages)) {
@@ -90,6 +92,24 @@
       add("bot error", "…");
     }
   }
+
+  // A photo or PDF of a letter: read on the server (in memory) and explained.
+  const letterInput = document.getElementById("letter");
+  letterInput.addEventListener("change", async () => {
+    const file = letterInput.files[0];
+    if (!file) return;
+    add("user", "\u{1F4CE} " + file.name);
+    const body = new FormData();
+    body.append("sender", sender); body.append("file", file);
+    try {
+      const res = await fetch("/api/letter?lang=" + encodeURIComponent(lang), { method: "POST", body: body });
+      const data = await res.json();
+      for (const m of data.messages || []) add(res.ok ? "bot" : "bot error", m.text, m.buttons);
+    } catch (e) {
+      add("bot error", "…");
+    }
+    letterInput.value = "";
+  });
 
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channels.assistant import AssistantUnavailable, Button, Reply
@@ -70,7 +70,12 @@ class FakeTelegram:
         self.failures: list[tuple[str, int, dict]] = []  # (method, status, body) served once each
         self._next_message = 100
         self.keyboards: dict[int, int] = {}  # chat id -> the last message sent with buttons
-        self.app = Starlette(routes=[Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"])])
+        self.files: dict[str, bytes] = {}  # file id -> content (photos and documents people send)
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"]),
+                                     Route("/file/bot{token}/{path:path}", self.download)])
+
+    async def download(self, request: Request) -> Response:
+        return Response(self.files[request.path_params["path"].rsplit("/", 1)[-1]])
 
     def add_update(self, update: dict) -> None:
         self.updates.append(update)
@@ -110,6 +115,10 @@ class FakeTelegram:
                        "chat": {"id": int(body["chat_id"]), "type": "private"}, "text": body.get("text", "")})
         if method == "editMessageReplyMarkup":
             return ok(True)
+        if method == "getFile":
+            file_id = str(body["file_id"])
+            return ok({"file_id": file_id, "file_unique_id": file_id, "file_size": len(self.files[file_id]),
+                       "file_path": f"photos/{file_id}"})
         return ok(True)
 
 
