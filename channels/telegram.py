@@ -15,7 +15,7 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -296,8 +296,13 @@ class TelegramChannel:
             await self.deliver(sender, [Reply(error_message(TooBig(), lang))], lang)
             return
         await self._typing(chat.id)
-        file = await self._call(self.application.bot.get_file, item.file_id)
-        data = bytes(await file.download_as_bytearray())
+        try:
+            file = await self._call(self.application.bot.get_file, item.file_id)
+            data = bytes(await file.download_as_bytearray())
+        except TelegramError as exc:  # the file could not be fetched: say so, the person can send it again
+            logger.warning("Could not fetch a letter from Telegram: %s", type(exc).__name__)
+            await self.deliver(sender, [Reply(self.conversations.catalog.text("service.unavailable", lang))], lang)
+            return
         reply = await self.letters.read(sender, data, filename, mime, lang)
         await self.deliver(sender, [reply], lang)
 

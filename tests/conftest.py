@@ -48,3 +48,14 @@ def gateway():
     with LoopbackServer(fake.app) as server:
         fake.url = server.url
         yield fake
+
+
+@pytest.fixture()
+def telegram():
+    """A fake Telegram Bot API on a loopback port (tests/fakes/servers.py)."""
+    from tests.fakes.servers import FakeTelegram, LoopbackServer
+
+    fake = FakeTelegram()
+    with LoopbackServer(fake.app) as server:
+        fake.url = server.url
+        yield fake

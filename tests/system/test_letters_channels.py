@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
-import pytest
 
 from caseworkers.cases import CaseStore
 from channels.app import create_server
@@ -21,14 +20,6 @@ from tests.letters.evaluate import case_file, load_cases
 
 CATALOG = Catalog.load()
 CASES = {case.name: case for case in load_cases()}
-
-
-@pytest.fixture()
-def telegram():
-    fake = FakeTelegram()
-    with LoopbackServer(fake.app) as server:
-        fake.url = server.url
-        yield fake
 
 
 def texts_to(fake: FakeTelegram, chat_id: int) -> list[str]:

@@ -20,14 +20,6 @@ TOKEN = "123456:TEST-token"
 SECRET = "s3cret-s3cret-s3cret"
 
 
-@pytest.fixture()
-def telegram():
-    fake = FakeTelegram()
-    with LoopbackServer(fake.app) as server:
-        fake.url = server.url
-        yield fake
-
-
 def bot_server(fake: FakeTelegram, assistant: FakeAssistant, mode: str = "polling") -> LoopbackServer:
     settings = Settings(telegram_token=TOKEN, telegram_api_url=fake.url, telegram_mode=mode,
                         telegram_webhook_secret=SECRET, retry_pending_seconds=0.2, default_language="nb",
@@ -106,17 +98,31 @@ def test_each_update_once_and_commands(telegram: FakeTelegram) -> None:
         wait_for(lambda: CATALOG.text("help.text", "nb") in texts_to(telegram, 7))
 
 
+def tiny_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (1, 1), "white").save(out, "JPEG")
+    return out.getvalue()
+
+
 def test_voice_photo_and_location_get_a_clear_answer(telegram: FakeTelegram) -> None:
     assistant = FakeAssistant()
     with bot_server(telegram, assistant):
         telegram.add_update(message_update(20, 9, None, voice={"file_id": "v", "file_unique_id": "v", "duration": 3}))
         telegram.add_update(message_update(21, 9, None, location={"latitude": 59.9, "longitude": 10.7}))
+        telegram.files["p"] = tiny_jpeg()
         telegram.add_update(message_update(22, 9, None, photo=[{"file_id": "p", "file_unique_id": "p",
                                                                   "width": 1, "height": 1}]))
-        wait_for(lambda: len(texts_to(telegram, 9)) == 3)
+        wait_for(lambda: len(texts_to(telegram, 9)) == 3, timeout=30)
         texts = texts_to(telegram, 9)
         assert texts[0] == CATALOG.text("media.voice", "nb")
-        assert texts[1:] == [CATALOG.text("media.unsupported", "nb")] * 2
+        assert texts[1] == CATALOG.text("media.unsupported", "nb")
+        # a photo is taken for a letter: this one cannot be read, and the person is told why
+        assert texts[2] in {CATALOG.text(f"letter.error.{code}", "nb", max_mb=10, max_pages=5)
+                            for code in ("unreadable", "not_a_letter", "cut_off")}
         assert assistant.received == []
 
 
