@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import catalog, knowledge
 from actions.replies import clarify_topics, topic_buttons
-from actions.turn import DANGER_ASKED_SLOT, LANGUAGE_SLOT, LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, Turn
+from actions.turn import DANGER_ASKED_SLOT, LANGUAGE_SLOT, LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, PINNED_SLOT, Turn
 from core.config import settings
 from ops import metrics
 
@@ -42,6 +42,11 @@ class AssistantAction(Action, abc.ABC):
         language = next((e["value"] for e in reversed(events)
                          if e.get("event") == "slot" and e.get("name") == LANGUAGE_SLOT and e.get("value")),
                         turn.language)
+        first_contact = tracker.get_slot(LANGUAGE_SLOT) is None  # set on every turn from the first on
+        picked = any(e.get("event") == "slot" and e.get("name") == PINNED_SLOT and e.get("value") for e in events)
+        changed = picked and language != tracker.get_slot(LANGUAGE_SLOT)
+        if (first_contact or changed) and not turn.emergency_tier and turn.topic != "emergency":
+            tell_privacy(dispatcher, language)
         dispatcher.utter_message(json_message={REPLY_LANGUAGE_KEY: language})
         return events
 
@@ -73,6 +78,16 @@ class AssistantAction(Action, abc.ABC):
     @abc.abstractmethod
     def respond(self, dispatcher: CollectingDispatcher, turn: Turn, tracker: Tracker) -> Events:
         """Say what this action says; return the events to apply."""
+
+
+def tell_privacy(dispatcher: CollectingDispatcher, language: str) -> None:
+    """The privacy notice, after the answer: at every first contact whatever
+    the first message is, and again in the language a person then picks.
+    Not in the middle of an emergency (the next turn is a first contact still)."""
+    s = settings()
+    notice = catalog().text("privacy.notice", language, retention_days=s.retention_days, privacy_url=s.privacy_url)
+    if all(m.get("text") != notice for m in dispatcher.messages):  # the greeting may have given it already
+        dispatcher.utter_message(text=notice)
 
 
 def clarify(dispatcher: CollectingDispatcher, turn: Turn, tracker: Tracker) -> Events:

@@ -267,3 +267,32 @@ def test_a_topic_without_questions_gets_its_answer_whatever_the_answer_choice() 
     t = answer_tracker("fastlege/get_gp", True, ["fastlege/get_gp"], intent="interpreter")
     messages, _ = run(ActionAnswerTopic(), t)
     assert messages[0]["text"] == knowledge().render("interpreter/rights", "en")
+
+
+def privacy_notice(lang: str) -> str:
+    from core.config import settings
+
+    s = settings()
+    return catalog().text("privacy.notice", lang, retention_days=s.retention_days, privacy_url=s.privacy_url)
+
+
+def test_the_privacy_notice_reaches_a_first_contact_whose_first_message_is_a_question() -> None:
+    messages, _ = run(ActionAnswerTopic(), tracker("how do I get a GP", lang="so", question="fastlege/get_gp"))
+    assert messages[-1]["text"] == privacy_notice("so")  # after the answer
+    assert sum(m.get("text") == privacy_notice("so") for m in messages) == 1
+    later, _ = run(ActionAnswerTopic(), tracker("how do I get a GP", lang="so", question="fastlege/get_gp",
+                                                slots={"language": "so"}))
+    assert privacy_notice("so") not in [m.get("text") for m in later]  # once
+
+
+def test_the_privacy_notice_is_repeated_in_the_language_a_person_picks() -> None:
+    t = tracker("/language", intent="language", lang=None, slots={"language": "nb"},
+                entities=[{"entity": "lang", "value": "ti"}])
+    t.latest_message["text"] = '/language{"lang":"ti"}'
+    messages, _ = run(ActionChooseLanguage(), t)
+    assert messages[-1]["text"] == privacy_notice("ti")
+
+
+def test_no_privacy_notice_in_the_middle_of_an_emergency() -> None:
+    messages, _ = run(ActionEmergency(), tracker("he has a knife", intent="emergency", lang="en"))
+    assert privacy_notice("en") not in [m.get("text") for m in messages]
