@@ -63,7 +63,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
 
     telegram: TelegramChannel | None = None
     if settings.telegram_token:
-        telegram = TelegramChannel(conversations, store, settings.log_salt, letters)
+        telegram = TelegramChannel(conversations, store, settings.log_salt, letters, settings.caseworker_chat_id)
         telegram.build(settings.telegram_token, settings.telegram_api_url or None)
         deliverers["telegram"] = telegram.deliver
         if settings.telegram_mode == "webhook":

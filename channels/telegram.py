@@ -14,15 +14,17 @@ import logging
 import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatAction
+from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -116,9 +118,11 @@ class TelegramChannel:
     """Handlers and delivery for one bot."""
 
     def __init__(self, conversations: Conversations, store: Store, log_salt: str = "",
-                 letters: LetterDesk | None = None) -> None:
+                 letters: LetterDesk | None = None, caseworker_chat: str = "") -> None:
         self.conversations, self.store, self._salt = conversations, store, log_salt
         self.letters = letters
+        self.caseworker_chat = caseworker_chat
+        self._groups_told: set[int] = set()
         self.application: Application | None = None
 
     def build(self, token: str, base_url: str | None = None) -> Application:
@@ -126,6 +130,7 @@ class TelegramChannel:
         if base_url:
             builder = builder.base_url(f"{base_url.rstrip('/')}/bot").base_file_url(f"{base_url.rstrip('/')}/file/bot")
         app = builder.build()
+        app.add_handler(TypeHandler(Update, self.only_private), group=-1)  # before every other handler
         app.add_handler(CommandHandler("start", self.on_start))
         app.add_handler(CommandHandler("language", self.on_language))
         app.add_handler(CommandHandler("help", self.on_help))
@@ -211,6 +216,26 @@ class TelegramChannel:
         await self.deliver(sender, [Reply(message, buttons)], lang)
 
     # -- handlers ---------------------------------------------------------------------
+    async def only_private(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """A person is a private chat. In a group the members would share one
+        identity (any of them could read the answers or /delete them), and the
+        caseworkers' own group is never a person: groups get one polite
+        refusal, the caseworkers' group nothing, and no handler runs."""
+        chat = update.effective_chat
+        if chat is None or chat.type == ChatType.PRIVATE:
+            return
+        if str(chat.id) != self.caseworker_chat and chat.id not in self._groups_told and update.effective_message:
+            self._groups_told.add(chat.id)
+            texts = self.conversations.catalog
+            lang = language_hint(update.effective_user.language_code if update.effective_user else None) or \
+                self.conversations.default_language
+            try:
+                await self._call(self.application.bot.send_message, chat_id=chat.id,  # type: ignore[union-attr]
+                                 text=texts.text("telegram.private_only", lang))
+            except TelegramError:
+                logger.info("Could not tell a group that only private chats are answered")
+        raise ApplicationHandlerStop
+
     async def on_start(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         await self._to_assistant(update, "/greet")
 

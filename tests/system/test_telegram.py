@@ -234,3 +234,24 @@ def test_language_code_travels_to_the_assistant_as_a_hint(telegram: FakeTelegram
         wait_for(lambda: len(assistant.received) == 2)
     hints = dict(zip([s for s, _ in assistant.received], assistant.metadata, strict=True))
     assert hints == {"tg:43": {"language_hint": "uk"}, "tg:44": None}
+
+
+def test_groups_get_one_polite_refusal_and_the_caseworkers_group_is_never_a_person(telegram: FakeTelegram) -> None:
+    assistant = FakeAssistant()
+    settings = Settings(telegram_token=TOKEN, telegram_api_url=telegram.url, retry_pending_seconds=0.2,
+                        caseworker_chat_id="-100777")
+    with LoopbackServer(create_server(settings, assistant=assistant, store=Store(), catalog=CATALOG)):
+        group = message_update(90, -100555, "hvordan får jeg fastlege")
+        group["message"]["chat"]["type"] = "group"
+        telegram.add_update(group)
+        again = message_update(91, -100555, "/delete")
+        again["message"]["chat"]["type"] = "group"
+        telegram.add_update(again)
+        staff = message_update(92, -100777, "hei")
+        staff["message"]["chat"]["type"] = "supergroup"
+        telegram.add_update(staff)
+        telegram.add_update(message_update(93, 12, "hei"))  # a person, privately
+        wait_for(lambda: texts_to(telegram, 12))
+        time.sleep(0.3)
+    assert texts_to(telegram, -100555) == [CATALOG.text("telegram.private_only", "nb")]
+    assert texts_to(telegram, -100777) == [] and assistant.received == [("tg:12", "hei")]
