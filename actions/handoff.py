@@ -25,6 +25,7 @@ from actions.turn import LAST_ANSWER_SLOT, Turn
 from caseworkers.cases import CaseStore
 from caseworkers.translate import Translator
 from core.config import settings
+from core.senders import case_channel
 from ops import metrics
 
 EXCERPT_MESSAGES = 5
@@ -58,7 +59,7 @@ class CaseHandoff:
         sender = tracker.sender_id
         last_answer = tracker.get_slot(LAST_ANSWER_SLOT)
         case, new = self.store.open_case(
-            sender=sender, channel=sender.split(":", 1)[0] if ":" in sender else "rest", language=turn.language,
+            sender=sender, channel=case_channel(sender), language=turn.language,
             topic="emergency" if urgent else (str(last_answer).split("/")[0] if last_answer else turn.topic),
             text=text, urgent=urgent, text_nb=self.to_norwegian(text, turn.language),
             excerpt="\n".join(words[-EXCERPT_MESSAGES:]), danger=danger,

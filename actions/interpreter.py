@@ -28,6 +28,7 @@ from actions.handoff import case_store
 from actions.knowledge import catalog, knowledge
 from actions.turn import Turn
 from core.config import settings
+from core.senders import case_channel
 from nlu.text import normalize
 from ops import metrics
 
@@ -239,7 +240,7 @@ class ActionSubmitInterpreterRequest(Action):
         turn = turn_of(tracker)
         details = request_details(tracker, turn.language)
         store = case_store()
-        case, _ = store.open_case(sender=tracker.sender_id, channel=tracker.sender_id.split(":", 1)[0],
+        case, _ = store.open_case(sender=tracker.sender_id, channel=case_channel(tracker.sender_id),
                                   language=turn.language, topic="interpreter", text=summary_nb(details),
                                   text_nb=summary_nb(details))
         store.add_interpreter_request(case["id"], json.dumps(details, ensure_ascii=False))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from core.payloads import MENU_TOPICS  # topics a person can pick from a menu, in menu order
 from locales.catalog import Catalog
-
-# Topics a person can pick from a menu, in menu order.
-MENU_TOPICS = ("fastlege", "nav", "intro_program", "school", "barnehage", "housing", "interpreter", "caseworker")
 
 
 def topic_buttons(catalog: Catalog, lang: str, topics: Iterable[str] = MENU_TOPICS) -> list[dict[str, str]]:

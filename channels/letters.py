@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from caseworkers.cases import CaseStore
 from channels.assistant import Button, Reply
+from core.senders import case_channel
 from letters import Explanation, LetterError, error_message, explain, read_letter
 from locales.catalog import Catalog
 
@@ -63,7 +64,7 @@ class LetterDesk:
         explanation = kept[1]
         lang = explanation.lang  # answered in the language the letter was explained in
         topic = explanation.answer_id.split("/", 1)[0] if explanation.answer_id else "caseworker"
-        case, _ = self.cases.open_case(sender=sender, channel=sender.split(":", 1)[0], language=lang, topic=topic,
+        case, _ = self.cases.open_case(sender=sender, channel=case_channel(sender), language=lang, topic=topic,
                                        text=explanation.summary_nb,
                                        text_nb=f"Brev fra personen. {explanation.summary_nb}\n\n"
                                                f"{explanation.norwegian_text}")

@@ -33,6 +33,8 @@ from channels.assistant import Button, Reply
 from channels.letters import HAND_OVER, LetterDesk
 from channels.relay import Conversations, Undeliverable
 from channels.store import Store
+from core.payloads import MENU_TOPICS
+from core.senders import address_of, sender_id
 from letters import Limits, TooBig, error_message
 from nlu.langid import LANGUAGES
 
@@ -42,7 +44,7 @@ TEXT_LIMIT = 4096
 CALLBACK_LIMIT = 64
 DELETE_YES, DELETE_NO = "del:yes", "del:no"
 CHECKLIST_PAYLOAD = '/greet{"show":"checklist"}'  # the first-weeks checklist (actions/checklist.py)
-TOPIC_PAYLOADS = ("fastlege", "nav", "intro_program", "school", "barnehage", "housing", "interpreter", "caseworker")
+TOPIC_PAYLOADS = MENU_TOPICS
 _SENTENCE_END = re.compile(r"(?<=[.!?።؟…])\s+|\n+")
 
 
@@ -62,7 +64,7 @@ def language_hint(language_code: str | None) -> str | None:
 
 
 def sender_of(chat_id: int) -> str:
-    return f"tg:{chat_id}"
+    return sender_id("telegram", chat_id)
 
 
 def split_message(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -170,7 +172,7 @@ class TelegramChannel:
         current keyboard. Raises Undeliverable when Telegram refuses for good
         (the person blocked the bot, the chat is gone)."""
         assert self.application is not None
-        chat_id = int(sender.split(":", 1)[1])
+        chat_id = int(address_of(sender))
         try:
             for reply in replies:
                 parts = split_message(reply.text)

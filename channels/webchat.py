@@ -30,6 +30,7 @@ from channels.store import Store
 from core.config import Settings
 from core.payloads import read_limited, sanitize
 from core.privacy import pseudonym
+from core.senders import sender_id
 from letters import Limits, TooBig, error_message
 from locales.catalog import Catalog
 from nlu.langid import LANGUAGES, LanguageIdentifier
@@ -123,8 +124,8 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         if len(text) > settings.max_message_chars:
             return _error(texts, "input.too_long", person_language(text[:500], hint), 413, limit=settings.max_message_chars)
         if text == HAND_OVER and letters is not None:  # "send the letter to my caseworker"
-            lang = conversations.language_of(f"web:{sender}")
-            return JSONResponse({"messages": [letters.hand_over(f"web:{sender}", lang).to_dict()]},
+            lang = conversations.language_of(sender_id("web", sender))
+            return JSONResponse({"messages": [letters.hand_over(sender_id("web", sender), lang).to_dict()]},
                                 headers=_security_headers())
         collected: list[Reply] = []
 
@@ -133,7 +134,7 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
 
         inbound_id_before = message_id or secrets.token_hex(16)
         page_hint = hint if hint in LANGUAGES else None
-        handled = await conversations.handle("web", inbound_id_before, f"web:{sender}", text, collect, page_hint)
+        handled = await conversations.handle("web", inbound_id_before, sender_id("web", sender), text, collect, page_hint)
         if not handled:  # the page sent the same message again (a retry after a lost response)
             return JSONResponse({"messages": [], "duplicate": True}, headers=_security_headers())
         status = 202 if store.inbound_status_by_external("web", inbound_id_before) == "pending" else 200
@@ -165,7 +166,7 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         if len(data) > LETTER_MAX_BYTES:
             return JSONResponse({"messages": [{"text": error_message(TooBig(), lang), "buttons": []}]},
                                 status_code=413, headers=_security_headers())
-        person = f"web:{sender}"
+        person = sender_id("web", sender)
         lang = store.language(person) or lang
         reply = await letters.read(person, data, upload.filename or "", upload.content_type, lang)
         return JSONResponse({"messages": [reply.to_dict()]}, headers=_security_headers())
@@ -183,7 +184,7 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         acks = body.get("ack", []) if isinstance(body, dict) else []
         if not (isinstance(sender, str) and 1 <= len(sender) <= 64 and sender.isprintable()) or not isinstance(acks, list):
             return JSONResponse({"messages": []}, status_code=400)
-        waiting = store.outbound_for("web", f"web:{sender}", "queued")
+        waiting = store.outbound_for("web", sender_id("web", sender), "queued")
         for row in waiting:
             if row["id"] in acks:
                 store.mark_outbound(row["id"], "sent")

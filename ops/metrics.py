@@ -34,7 +34,10 @@ ACTION_ERRORS = Counter("nabo_action_errors_total", "Actions that raised", ["act
 
 
 def channel_of(sender: str) -> str:
-    return {"tg": "telegram"}.get(sender.split(":", 1)[0], sender.split(":", 1)[0])
+    """The channel label of a sender id (core.senders)."""
+    from core.senders import channel_of as of
+
+    return of(sender)
 
 
 def exposition() -> tuple[bytes, str]:

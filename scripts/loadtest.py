@@ -33,10 +33,10 @@ import yaml
 from channels.app import TELEGRAM_SECRET_HEADER
 from channels.sms.channel import sign
 from channels.telegram import split_message
+from nlu.langid import LANGUAGES  # noqa: E402
 from scripts.stack import ROOT, Stack
 from tests.fakes.servers import FakeGateway, FakeTelegram, LoopbackServer, free_port, message_update
 
-LANGUAGES = ("nb", "en", "ar", "uk", "ru", "ti", "so", "fa")
 QUESTION_TOPICS = ("fastlege", "nav", "school", "barnehage", "housing", "intro_program")
 ESCALATE_EVERY = 3  # every third person ends by asking for a caseworker (the button's payload)
 REPLY_TIMEOUT = 30.0

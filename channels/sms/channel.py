@@ -42,6 +42,7 @@ from channels.store import Store
 from core.config import ROOT
 from core.payloads import clean_text, read_limited, sanitize
 from core.privacy import pseudonym
+from core.senders import address_of, sender_id
 from ops import metrics
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class SmsChannel:
 
     async def handle_recorded(self, inbound_id: int, message_id: str, number: str, text: str) -> None:
         """Answer an SMS already recorded in the store."""
-        sender = f"sms:{number}"
+        sender = sender_id("sms", number)
         kind = self.keyword(text)
         handled = await self._handle_locally(inbound_id, sender, message_id, text, kind)
         if handled:
@@ -276,7 +277,7 @@ class SmsChannel:
         if self.store.opted_out(row["sender"]) and not row["key"].endswith(":sms.stopped"):
             self.store.mark_outbound(outbound_id, "dropped", "opted out")
             return
-        to = row["sender"].split(":", 1)[1]
+        to = address_of(row["sender"])
         text = json.loads(row["body"])["text"]
         try:
             async for attempt in AsyncRetrying(retry=retry_if_exception_type(SendFailed),
@@ -383,7 +384,7 @@ class SmsChannel:
         # loses nothing: the retry loop answers it); the reply goes out
         # through the gateway's API.
         text = sanitize(text[:MAX_SMS_CHARS])  # valid Unicode; a "/" payload only in a shape our buttons produce
-        inbound_id = self.store.record_inbound("sms", message_id, f"sms:{normalized}", text)
+        inbound_id = self.store.record_inbound("sms", message_id, sender_id("sms", normalized), text)
         if inbound_id is None:
             metrics.DUPLICATES.labels("sms").inc()
             return Response("<Response/>", media_type="application/xml") if twiml else JSONResponse(
