@@ -35,7 +35,7 @@ from actions.knowledge import catalog
 from channels.app import create_server
 from channels.assistant import Reply
 from channels.sms.channel import sign
-from channels.store import Store
+from channels.store import Store, now
 from core.config import Settings
 from locales.catalog import Catalog
 from tests.conftest import ROOT, free_port
@@ -226,21 +226,25 @@ def sms_server(gateway: FakeGateway, assistant: FakeAssistant, store: Store, **e
 
 
 
-def test_gateway_timeouts_are_retried_with_backoff_then_recorded_as_failed(gateway: FakeGateway) -> None:
+def test_gateway_timeouts_are_retried_over_minutes_and_nothing_is_lost(gateway: FakeGateway) -> None:
     store = Store()
     with sms_server(gateway, FakeAssistant(), store) as server:
         gateway.delay_next = [1.0]  # longer than the 0.5 s send timeout: retried, then sent
         assert post_sms(server.url, SECRET, "t1", "+4791234567", "hei").status_code == 200
         wait_for(lambda: store.outbound_with_status("sent"), timeout=20)
         assert store.outbound_with_status("sent")[0]["attempts"] >= 2
-        gateway.delay_next = [1.0] * 10  # every attempt times out
+        gateway.delay_next = [1.0] * 10  # the gateway keeps timing out
         assert post_sms(server.url, SECRET, "t2", "+4791234567", "igjen").status_code == 200
-        failed = wait_for(lambda: store.outbound_with_status("failed"), timeout=30)
-        assert failed[0]["last_error"] == "ReadTimeout" and failed[0]["attempts"] >= 3
+        waiting = wait_for(lambda: [r for r in store.outbound_with_status("retrying") if r["next_try"]], timeout=30)
+        assert waiting[0]["last_error"] == "ReadTimeout" and waiting[0]["next_try"] > now()  # kept, with a pause
         metrics = httpx.get(f"{server.url}/metrics").text
-        assert "nabo_failed_sends 1.0" in metrics
-        # the inbound message itself is answered: the failure is the gateway's, visible to an operator
+        assert "nabo_failed_sends 0.0" in metrics  # not given up: it waits for the gateway
+        # the inbound message itself is answered: what waits is the gateway's send
         assert {r["status"] for r in store.rows("inbound")} == {"answered"}
+        gateway.delay_next = []  # the gateway is back; the pause is over
+        store.db.execute("update outbound set next_try = '2000-01-01T00:00:00+00:00' where status = 'retrying'")
+        wait_for(lambda: len(store.outbound_with_status("sent")) == 2, timeout=20)
+        assert [json.loads(r["body"])["text"] for r in store.outbound_with_status("sent")][1].startswith("Svar på: igjen")
 
 
 def test_two_messages_from_one_person_at_once_are_answered_in_order(gateway: FakeGateway) -> None:
