@@ -152,8 +152,7 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
             return _error(texts, "media.unsupported", lang, 404)
         length = request.headers.get("content-length") or "0"
         if not length.isdigit() or int(length) > LETTER_MAX_BYTES + 64 * 1024:
-            return JSONResponse({"messages": [{"text": error_message(TooBig(), lang), "buttons": []}]},
-                                status_code=413, headers=_security_headers())
+            return _error_text(error_message(TooBig(), lang), 413)
         try:
             form = await request.form(max_files=1, max_fields=5)
         except Exception:  # noqa: BLE001 - a broken multipart body
@@ -164,8 +163,7 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         data = await upload.read(LETTER_MAX_BYTES + 1)
         await upload.close()
         if len(data) > LETTER_MAX_BYTES:
-            return JSONResponse({"messages": [{"text": error_message(TooBig(), lang), "buttons": []}]},
-                                status_code=413, headers=_security_headers())
+            return _error_text(error_message(TooBig(), lang), 413)
         person = sender_id("web", sender)
         lang = store.language(person) or lang
         reply = await letters.read(person, data, upload.filename or "", upload.content_type, lang)
@@ -207,6 +205,10 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
 
 def _valid_id(value: object) -> bool:
     return isinstance(value, str) and 8 <= len(value) <= 64 and value.isprintable()
+
+
+def _error_text(text: str, status: int) -> JSONResponse:
+    return JSONResponse({"messages": [Reply(text).to_dict()]}, status_code=status, headers=_security_headers())
 
 
 def _error(texts: Catalog, key: str, lang: str, status: int, **values: object) -> JSONResponse:
