@@ -1,0 +1,149 @@
+"""Rasa's SQL tracker store, reading only a conversation's recent turns.
+
+Rasa 3.6 rebuilds a conversation for every message from every event of the
+current session (24 hours, `session_config`): the events are read and
+deserialised, replayed, turned into the rule policy's state history (and
+formatted for a debug line even when debug is off), and sent in full to the
+action server. So a turn cost more the longer the person had talked (issue
+13: 4.3 times as much at message 300 as at message 30).
+
+Here `retrieve` reads only the events of the last `recent_turns` user
+messages, preceded by the events that carry the state from before them: for
+each slot its latest `SlotSet`, the latest `ActiveLoop` (a form still being
+filled) and the latest pause/resume, each since the session started or the
+conversation restarted (slots: or were reset). Replayed by Rasa, these give
+the slots, the current form, the language, a pending hand-over and the
+"danger asked" question exactly as the whole session would, while the rule
+policy and the action server see a short history (rules here span one turn;
+the hand-over quotes the last five messages).
+
+Nothing is written differently: every event is kept, once, in the `events`
+table (the full record for erasure, retention and audit; `retrieve_full_tracker`
+still reads it all). `save` appends what came after the events it loaded.
+The queries use the event ids (not clocks), so several Rasa servers sharing
+PostgreSQL (with the Redis lock store serialising a conversation) agree.
+
+A session holding a rewind or undo (`/back`, which can reach back past any
+cut) is read whole, as Rasa does.
+
+Selected in endpoints.yml as `type: ops.tracker_store.RecentTurnsTrackerStore`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+
+#: The number of events of the tracker that came from the store (see `save`).
+STORED_EVENTS = "_events_in_store"
+#: Events that start from a clean state; and those that clear only the slots.
+RESETS = ("session_started", "restart")
+SLOT_RESETS = (*RESETS, "reset_slots")
+#: Events that undo earlier ones by position: their session is read whole.
+REVERTS = ("rewind", "undo")
+#: Events whose latest occurrence before the cut is state: the active loop
+#: (`form` is Rasa 2's name for it) and whether the conversation is paused.
+LOOP = ("active_loop", "form")
+PAUSE = ("pause", "resume")
+
+_event = SQLTrackerStore.SQLEvent
+#: The queries below find events by conversation and kind (and slot) in
+#: position order, and a conversation's events from a position on; Rasa's
+#: own index is on the conversation only. Created with a new table, and on
+#: an existing one when the store starts.
+INDEXES = (
+    sa.Index("events_sender_kind_name_id", _event.sender_id, _event.type_name, _event.action_name, _event.id),
+    sa.Index("events_sender_id_id", _event.sender_id, _event.id),
+)
+
+
+class RecentTurnsTrackerStore(SQLTrackerStore):
+    def __init__(self, domain: Domain | None = None, recent_turns: int = 10, **kwargs: Any) -> None:
+        super().__init__(domain=domain, **kwargs)
+        self.recent_turns = int(recent_turns)
+        with self.engine.begin() as conn:
+            for index in INDEXES:
+                index.create(conn, checkfirst=True)
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
+        if fetch_events_from_all_sessions or self.recent_turns < 1 or not self.domain:
+            return await super()._retrieve(sender_id, fetch_events_from_all_sessions)
+        with self.session_scope() as session:
+            rows = self.recent_events(session, sender_id)
+        if rows is None:
+            tracker = await super()._retrieve(sender_id, fetch_events_from_all_sessions=False)
+        else:
+            tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(r) for r in rows], self.domain.slots)
+        if tracker is not None:
+            setattr(tracker, STORED_EVENTS, len(tracker.events))
+        return tracker
+
+    def recent_events(self, session: sa.orm.Session, sender_id: str) -> list[str] | None:
+        """The serialised events to rebuild the conversation from: the state
+        before the last `recent_turns` user messages, then every event since
+        the one just before the first of them. None: read the session whole
+        (it is short, or holds a rewind)."""
+        event = self.SQLEvent
+
+        def latest(kinds: Iterable[str], after: int, before: int | None = None, name: str | None = None) -> int | None:
+            query = session.query(sa.func.max(event.id)).filter(
+                event.sender_id == sender_id, event.type_name.in_(tuple(kinds)), event.id >= after)
+            if name is not None:
+                query = query.filter(event.action_name == name)
+            return query.filter(event.id < before).scalar() if before is not None else query.scalar()
+
+        start = latest(["session_started"], 0) or 0
+        cut = (session.query(event.id)
+               .filter(event.sender_id == sender_id, event.type_name == "user", event.id > start)
+               .order_by(event.id.desc()).offset(self.recent_turns - 1).limit(1).scalar())
+        if cut is None or latest(REVERTS, start) is not None:
+            return None
+        window_start = latest(["action"], start, cut) or cut  # the action_listen the message came to
+        state_from = latest(RESETS, start, window_start) or start
+        slots_from = latest(SLOT_RESETS, start, window_start) or start
+        carried = [
+            *(i for (i,) in session.query(sa.func.max(event.id))
+              .filter(event.sender_id == sender_id, event.type_name == "slot", event.id >= slots_from,
+                      event.id < window_start)
+              .group_by(event.action_name)),
+            *self._loop_state(session, latest(LOOP, state_from, window_start), latest, window_start),
+            latest(PAUSE, state_from, window_start),
+        ]
+        ids = [i for i in carried if i is not None]
+        state = session.query(event.data).filter(event.id.in_(ids)).order_by(event.id).all() if ids else []
+        recent = (session.query(event.data).filter(event.sender_id == sender_id, event.id >= window_start)
+                  .order_by(event.id).all())
+        return [data for (data,) in itertools.chain(state, recent)]
+
+    def _loop_state(self, session: sa.orm.Session, loop_event: int | None, latest: Any, before: int) -> list[int]:
+        """The latest loop event and, if the loop was rejected since it last
+        ran (the person answered something else), that rejection: the rule
+        policy does not simply run a rejected form again."""
+        if loop_event is None:
+            return []
+        name = session.query(self.SQLEvent.action_name).filter(self.SQLEvent.id == loop_event).scalar()
+        if name is None:
+            return [loop_event]
+        rejected = latest(["action_execution_rejected"], loop_event, before, name=name)
+        ran = latest(["action"], loop_event, before, name=name)
+        return [loop_event] + ([rejected] if rejected is not None and (ran is None or rejected > ran) else [])
+
+    def _additional_events(self, session: sa.orm.Session, tracker: DialogueStateTracker) -> Iterator:
+        """The events after those read from the store: a tracker rebuilt from
+        recent turns holds fewer events than the session, so Rasa's count of
+        the stored session would skip new ones."""
+        stored = getattr(tracker, STORED_EVENTS, None)
+        if stored is None:  # not read through this store (a new conversation, a replaced one)
+            return super()._additional_events(session, tracker)
+        return itertools.islice(tracker.events, stored, len(tracker.events))
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await super().save(tracker)
+        setattr(tracker, STORED_EVENTS, len(tracker.events))  # saved again later: only what came after
