@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -40,6 +41,8 @@ import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
+
+logger = logging.getLogger(__name__)
 
 #: The number of events of the tracker that came from the store (see `save`).
 STORED_EVENTS = "_events_in_store"
@@ -68,9 +71,13 @@ class RecentTurnsTrackerStore(SQLTrackerStore):
     def __init__(self, domain: Domain | None = None, recent_turns: int = 10, **kwargs: Any) -> None:
         super().__init__(domain=domain, **kwargs)
         self.recent_turns = int(recent_turns)
-        with self.engine.begin() as conn:
-            for index in INDEXES:
-                index.create(conn, checkfirst=True)
+        for index in INDEXES:
+            try:
+                with self.engine.begin() as conn:
+                    index.create(conn, checkfirst=True)
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+                # another Rasa server created it at the same moment (as Rasa allows for the table)
+                logger.info("tracker store index %s: created elsewhere or not now", index.name)
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
         if fetch_events_from_all_sessions or self.recent_turns < 1 or not self.domain:

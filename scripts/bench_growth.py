@@ -30,9 +30,10 @@ import yaml
 
 from scripts.stack import ROOT, Stack
 
-#: Not in the benchmark's conversation: each opens or adds to a case, which
-#: is not what this measures.
-SKIPPED_TOPICS = {"emergency", "caseworker"}
+#: Not in the benchmark's conversation: an emergency or a request for a
+#: person opens or adds to a case, which is not what this measures; asking for
+#: another language would change the language tests/test_growth.py checks.
+SKIPPED_TOPICS = {"emergency", "caseworker", "language"}
 
 
 def conversation_texts() -> list[str]:
@@ -113,6 +114,14 @@ def growth(say: Say, turns: int = 300, early: int = 10, window: int = 11, fresh:
     return result
 
 
+def figures(rasa_url: str, turns: int = 300) -> dict[str, float]:
+    """The growth figures for `make bench` (scripts/bench.py)."""
+    with httpx.Client() as client:
+        result = growth(rest_sender(rasa_url, client), turns=turns)
+    return {"reply_ms_p50_message_10": round(result.early, 1), f"reply_ms_p50_message_{turns}": round(result.late, 1),
+            "reply_growth_ratio": round(result.ratio, 2)}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,11 +131,12 @@ def free_port() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--endpoints", default="endpoints.yml", help="Rasa endpoints file (to compare tracker stores)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="nabo-growth-") as tmp:
         stack = Stack(rasa_port=free_port(), action_port=free_port(), webchat_port=free_port(),
                       tracker_db=Path(tmp) / "tracker.db", log_dir=Path(tmp) / "log", with_webchat=False,
-                      extra_env={"CASES_DB": str(Path(tmp) / "cases.db")})
+                      endpoints=args.endpoints, extra_env={"CASES_DB": str(Path(tmp) / "cases.db")})
         stack.start()
         try:
             with httpx.Client() as client:

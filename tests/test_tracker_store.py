@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -225,3 +226,46 @@ def test_rasa_builds_it_from_endpoints_yml(tmp_path: Path, monkeypatch: pytest.M
         monkeypatch.setenv(name, "x")
     store = TrackerStore.create(AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml")).tracker_store, DOMAIN)
     assert isinstance(store, RecentTurnsTrackerStore) and store.recent_turns >= 5
+
+
+def test_two_servers_sharing_postgresql_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/endpoints.multi.yml as Rasa reads it: two stores (two Rasa
+    servers) on one PostgreSQL take turns in one conversation."""
+    import secrets
+
+    from tests.conftest import free_port
+    from tests.services import start_postgres
+
+    postgres = start_postgres(tmp_path / "pg", free_port(), secrets.token_urlsafe(16))
+    try:
+        for name, value in postgres.env.items():
+            monkeypatch.setenv(name, value)
+        for name in ("ACTION_SERVER_URL", "ACTION_SERVER_TOKEN", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD",
+                     "REDIS_DB"):
+            monkeypatch.setenv(name, "0")
+        config = AvailableEndpoints.read_endpoints(str(ROOT / "deploy" / "endpoints.multi.yml")).tracker_store
+        servers = [TrackerStore.create(config, DOMAIN), TrackerStore.create(config, DOMAIN)]
+        assert all(isinstance(s, RecentTurnsTrackerStore) for s in servers)
+        rasa = SQLTrackerStore(domain=DOMAIN, dialect="postgresql", host="127.0.0.1", port=postgres.port,
+                               db=postgres.database, username=postgres.user, password=postgres.password)
+
+        async def run() -> None:
+            clock = Clock()
+            await take_turn(servers[0], opening(clock))
+            await take_turn(servers[1], turn(clock, "/language", [SlotSet("language", "ti", timestamp=clock())]))
+            for n in range(25):
+                middle = [ActiveLoop(FORM, timestamp=clock())] if n == 12 else []
+                await take_turn(servers[n % 2], turn(clock, f"q {n}", middle))
+            for store in servers:
+                tracker = await store.retrieve(SENDER)
+                assert state(tracker) == state(await rasa.retrieve(SENDER))
+                assert tracker.get_slot("language") == "ti" and tracker.active_loop_name == FORM
+                assert len(tracker.events) < len((await rasa.retrieve(SENDER)).events) / 2
+            assert len((await rasa.retrieve_full_tracker(SENDER)).events) == 3 + 1 + 4 + 25 * 4 + 1
+
+        asyncio.run(run())
+        with servers[0].engine.connect() as conn:
+            names = {i["name"] for i in sa.inspect(conn).get_indexes("events")}
+        assert {"events_sender_kind_name_id", "events_sender_id_id"} <= names
+    finally:
+        postgres.stop()
