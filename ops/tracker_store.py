@@ -55,6 +55,7 @@ REVERTS = ("rewind", "undo")
 #: (`form` is Rasa 2's name for it) and whether the conversation is paused.
 LOOP = ("active_loop", "form")
 PAUSE = ("pause", "resume")
+REJECTED = "action_execution_rejected"
 
 _event = SQLTrackerStore.SQLEvent
 #: The queries below find events by conversation and kind (and slot) in
@@ -94,53 +95,43 @@ class RecentTurnsTrackerStore(SQLTrackerStore):
 
     def recent_events(self, session: sa.orm.Session, sender_id: str) -> list[str] | None:
         """The serialised events to rebuild the conversation from: the state
-        before the last `recent_turns` user messages, then every event since
-        the one just before the first of them. None: read the session whole
-        (it is short, or holds a rewind)."""
+        before the last `recent_turns` user messages, then every event from
+        the one just before the first of them (the `action_listen` it came
+        to). None: read the session whole (it is short, or holds a rewind).
+        Three queries, found through the indexes; only the scan of the
+        state-carrying events' index entries grows with the session."""
         event = self.SQLEvent
-
-        def latest(kinds: Iterable[str], after: int, before: int | None = None, name: str | None = None) -> int | None:
-            query = session.query(sa.func.max(event.id)).filter(
-                event.sender_id == sender_id, event.type_name.in_(tuple(kinds)), event.id >= after)
-            if name is not None:
-                query = query.filter(event.action_name == name)
-            return query.filter(event.id < before).scalar() if before is not None else query.scalar()
-
-        start = latest(["session_started"], 0) or 0
-        cut = (session.query(event.id)
-               .filter(event.sender_id == sender_id, event.type_name == "user", event.id > start)
-               .order_by(event.id.desc()).offset(self.recent_turns - 1).limit(1).scalar())
-        if cut is None or latest(REVERTS, start) is not None:
+        mine = event.sender_id == sender_id
+        start = sa.select(sa.func.coalesce(sa.func.max(event.id), 0)).where(
+            mine, event.type_name == "session_started").scalar_subquery()
+        earlier = sa.orm.aliased(event)
+        found = session.execute(
+            sa.select(event.id, start, sa.select(sa.func.max(earlier.id))
+                      .where(earlier.sender_id == sender_id, earlier.id < event.id).scalar_subquery())
+            .where(mine, event.type_name == "user", event.id > start)
+            .order_by(event.id.desc()).offset(self.recent_turns - 1).limit(1)).first()
+        if found is None:
             return None
-        window_start = latest(["action"], start, cut) or cut  # the action_listen the message came to
-        state_from = latest(RESETS, start, window_start) or start
-        slots_from = latest(SLOT_RESETS, start, window_start) or start
-        carried = [
-            *(i for (i,) in session.query(sa.func.max(event.id))
-              .filter(event.sender_id == sender_id, event.type_name == "slot", event.id >= slots_from,
-                      event.id < window_start)
-              .group_by(event.action_name)),
-            *self._loop_state(session, latest(LOOP, state_from, window_start), latest, window_start),
-            latest(PAUSE, state_from, window_start),
-        ]
-        ids = [i for i in carried if i is not None]
-        state = session.query(event.data).filter(event.id.in_(ids)).order_by(event.id).all() if ids else []
-        recent = (session.query(event.data).filter(event.sender_id == sender_id, event.id >= window_start)
-                  .order_by(event.id).all())
-        return [data for (data,) in itertools.chain(state, recent)]
-
-    def _loop_state(self, session: sa.orm.Session, loop_event: int | None, latest: Any, before: int) -> list[int]:
-        """The latest loop event and, if the loop was rejected since it last
-        ran (the person answered something else), that rejection: the rule
-        policy does not simply run a rejected form again."""
-        if loop_event is None:
-            return []
-        name = session.query(self.SQLEvent.action_name).filter(self.SQLEvent.id == loop_event).scalar()
-        if name is None:
-            return [loop_event]
-        rejected = latest(["action_execution_rejected"], loop_event, before, name=name)
-        ran = latest(["action"], loop_event, before, name=name)
-        return [loop_event] + ([rejected] if rejected is not None and (ran is None or rejected > ran) else [])
+        _, start_id, window_start = found
+        if window_start is None or window_start <= start_id:
+            return None  # nothing before the window to leave out
+        # per kind of event (and slot, loop or form), the latest before the window and the latest of all
+        latest: dict[tuple[str, str | None], tuple[int | None, int]] = {
+            (kind, name): (before, last) for kind, name, before, last in session.execute(
+                sa.select(event.type_name, event.action_name,
+                          sa.func.max(sa.case((event.id < window_start, event.id))), sa.func.max(event.id))
+                .where(mine, event.id >= start_id,
+                       sa.or_(event.type_name.in_((*SLOT_RESETS, *REVERTS, "slot", *LOOP, *PAUSE, REJECTED)),
+                              sa.and_(event.type_name == "action",
+                                      event.action_name.in_(list(self.domain.form_names)))))
+                .group_by(event.type_name, event.action_name))}
+        if any(kind in REVERTS for kind, _ in latest):
+            return None
+        ids = carried_state(latest, start_id)
+        rows = session.execute(
+            sa.select(event.data).where(mine, sa.or_(event.id >= window_start, event.id.in_(ids)))
+            .order_by(event.id)).all()
+        return [data for (data,) in rows]
 
     def _additional_events(self, session: sa.orm.Session, tracker: DialogueStateTracker) -> Iterator:
         """The events after those read from the store: a tracker rebuilt from
@@ -154,3 +145,28 @@ class RecentTurnsTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         await super().save(tracker)
         setattr(tracker, STORED_EVENTS, len(tracker.events))  # saved again later: only what came after
+
+
+def carried_state(latest: dict[tuple[str, str | None], tuple[int | None, int]], start: int) -> list[int]:
+    """The ids of the events that carry the state into the window, from the
+    latest id per (kind, name) before it: each slot's latest value since the
+    slots were last reset, the active loop and whether it was rejected since
+    it last ran (Rasa then does not simply run it again), and the pause."""
+
+    def before(kinds: Iterable[str], after: int, name: str | None = None) -> int | None:
+        return max((b for (kind, n), (b, _) in latest.items()
+                    if kind in kinds and (name is None or n == name) and b is not None and b >= after), default=None)
+
+    state_from = before(RESETS, start) or start
+    slots_from = before(SLOT_RESETS, start) or start
+    ids = [b for (kind, _), (b, _) in latest.items() if kind == "slot" and b is not None and b >= slots_from]
+    loop = before(LOOP, state_from)
+    if loop is not None:
+        ids.append(loop)
+        name = next(n for (kind, n), (b, _) in latest.items() if kind in LOOP and b == loop)
+        if name is not None:
+            rejected, ran = before([REJECTED], loop, name), before(["action"], loop, name)
+            if rejected is not None and (ran is None or rejected > ran):
+                ids.append(rejected)
+    pause = before(PAUSE, state_from)
+    return ids + ([pause] if pause is not None else [])
