@@ -15,7 +15,9 @@ conversation restarted (slots: or were reset). Replayed by Rasa, these give
 the slots, the current form, the language, a pending hand-over and the
 "danger asked" question exactly as the whole session would, while the rule
 policy and the action server see a short history (rules here span one turn;
-the hand-over quotes the last five messages).
+the hand-over quotes the last five messages). A form that the person
+answered something else to stays rejected. Not rebuilt: the message that
+started a form (`trigger_message`, which nothing in Rasa 3.6 reads).
 
 Nothing is written differently: every event is kept, once, in the `events`
 table (the full record for erasure, retention and audit; `retrieve_full_tracker`
