@@ -53,7 +53,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     store = store or Store(settings.bot_db)
     http = httpx.AsyncClient(timeout=15)
     tracker = TrackerDatabase(settings.tracker_store_url)
-    assistant = assistant or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds, tracker=tracker)
+    assistant = assistant or AssistantClient(settings.rasa_workers, settings.rasa_timeout_seconds, tracker=tracker)
     conversations = Conversations(assistant, store, catalog, settings.default_language, log_salt=settings.log_salt)
     cases = cases or CaseStore(settings.cases_db)
     letters = LetterDesk(cases, catalog)
@@ -135,12 +135,14 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
                 logger.exception("Notifying caseworkers failed")
 
     async def readyz(request: Request) -> JSONResponse:
-        """Ready when Rasa has a model loaded, the action server answers and
+        """Ready when a Rasa worker has a model loaded, the action server answers and
         both databases can be written. Only a caller with the metrics token
         makes the databases take a write; others get a read-only check."""
         deep = metrics.authorized(request.headers.get("authorization", ""), settings.metrics_token)
-        checks = {"assistant": await _up(http, settings.rasa_url.rstrip("/") + "/status",
-                                         {"token": settings.rasa_api_token} if settings.rasa_api_token else None),
+        token = {"token": settings.rasa_api_token} if settings.rasa_api_token else None
+        workers = [await _up(http, url.rstrip("/") + "/status", token) for url in settings.rasa_workers]
+        # one worker is enough to answer: the others' people fail over to it (channels/assistant.py)
+        checks = {"assistant": any(workers),
                   "actions": await _up(http, settings.action_health_url) if settings.action_health_url else True}
         for name, db in (("channel_db", store), ("case_db", cases)):
             try:

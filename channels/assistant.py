@@ -2,12 +2,21 @@
 
 A channel sends (sender id, text) and gets back channel-neutral replies:
 text plus optional buttons (title, payload).
+
+With several Rasa workers (one per core, issue 13) a person always goes to
+the same worker (a stable hash of the sender id), and to the next one while
+theirs cannot be reached (starting, restarting). That is safe because the
+workers share one tracker store and the relay hands Rasa one message of a
+person at a time; only a refused connection fails over, never a timeout,
+so a message Rasa may have handled is not handled twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,9 +49,12 @@ class Reply:
 
 
 class AssistantClient:
-    def __init__(self, base_url: str, timeout: float = 30.0, client: httpx.AsyncClient | None = None,
+    def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0, client: httpx.AsyncClient | None = None,
                  tracker: TrackerDatabase | None = None) -> None:
-        self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+        bases = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not bases:
+            raise ValueError("no Rasa server to send messages to")
+        self._urls = [b.rstrip("/") + "/webhooks/rest/webhook" for b in bases]
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._tracker = tracker
 
@@ -63,7 +75,7 @@ class AssistantClient:
         if metadata:
             body["metadata"] = metadata
         try:
-            response = await self._client.post(self._url, json=body)
+            response = await self._post(sender_id, body)
             response.raise_for_status()
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -80,6 +92,20 @@ class AssistantClient:
             logger.warning("Rasa answered without a reply (action server down?)")
             raise AssistantUnavailable("no reply")
         return replies
+
+    def workers_for(self, sender_id: str) -> list[str]:
+        """The workers to try for this person, theirs first."""
+        first = zlib.crc32(sender_id.encode()) % len(self._urls)
+        return self._urls[first:] + self._urls[:first]
+
+    async def _post(self, sender_id: str, body: dict[str, object]) -> httpx.Response:
+        urls = self.workers_for(sender_id)
+        for url in urls[:-1]:
+            try:
+                return await self._client.post(url, json=body)
+            except httpx.ConnectError:  # not reachable: the message never arrived, the next worker takes it
+                logger.info("a Rasa worker cannot be reached; trying the next")
+        return await self._client.post(urls[-1], json=body)
 
     async def close(self) -> None:
         await self._client.aclose()

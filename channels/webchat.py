@@ -51,7 +51,7 @@ def create_app(settings: Settings, client: AssistantClient | None = None, catalo
     """The chat page on its own (tests); channels.app hosts it with the channels."""
     texts = catalog or Catalog.load()
     owned = client is None
-    client = client or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds)
+    client = client or AssistantClient(settings.rasa_workers, settings.rasa_timeout_seconds)
     store = store or Store(settings.bot_db)
     conversations = Conversations(client, store, texts, settings.default_language, identifier, settings.log_salt)
 

@@ -25,6 +25,8 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
+    #: Every Rasa worker the channel server spreads people across (RASA_URLS); empty: only rasa_url.
+    rasa_urls: tuple[str, ...] = field(default_factory=tuple)
     tracker_db: str = "var/tracker.db"
     tracker_url: str = ""  # SQLAlchemy URL; empty: SQLite at tracker_db
     rasa_api_token: str = ""
@@ -101,6 +103,11 @@ class Settings:
 
         return self.tracker_url or tracker_url({"TRACKER_DB": self.tracker_db})
 
+    @property
+    def rasa_workers(self) -> tuple[str, ...]:
+        """The Rasa servers a person's messages can go to: RASA_URLS, else RASA_URL."""
+        return self.rasa_urls or (self.rasa_url,)
+
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
@@ -110,6 +117,7 @@ class Settings:
         settings = cls(
             rasa_url=env.get("RASA_URL", f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}"),
             tracker_db=env.get("TRACKER_DB", cls.tracker_db),
+            rasa_urls=tuple(u.strip() for u in env.get("RASA_URLS", "").split(",") if u.strip()),
             tracker_url=_tracker_url(env),
             rasa_api_token=env.get("RASA_API_TOKEN", ""),
             action_health_url=_health_url(env.get("ACTION_SERVER_URL", "")),

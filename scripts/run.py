@@ -61,18 +61,19 @@ def main() -> int:
     load_env_file()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stack = Stack.from_env()
-    print("Starting the action server, Rasa and the chat page (Rasa needs about a minute to load)...", flush=True)
+    print("Starting the action server, Rasa and the chat page (Rasa needs 15-60 s to load)...", flush=True)
     try:
-        stack.start()
+        stack.start(all_workers=False)
     except (RuntimeError, TimeoutError) as exc:
         print(f"Could not start: {exc}", file=sys.stderr)
         stack.stop()
         return 1
+    more = stack.rasa_workers - 1
     print(f"\nReady. Chat page: {stack.webchat_url}\nRasa HTTP API: {stack.rasa_url} (localhost only)\n"
-          f"Logs: {stack.log_dir}\nPress Ctrl-C to stop.", flush=True)
+          + (f"{more} more Rasa worker(s) loading on the next port(s); they join by themselves.\n" if more else "")
+          + f"Logs: {stack.log_dir}\nPress Ctrl-C to stop.", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    starters = {"actions": stack.start_actions, "rasa": stack.start_rasa, "webchat": stack.start_webchat}
-    supervisor = Supervisor({k: v for k, v in starters.items() if k in stack.processes}, stack.processes)
+    supervisor = Supervisor({k: v for k, v in stack.starters().items() if k in stack.processes}, stack.processes)
     try:
         while True:
             supervisor.watch()

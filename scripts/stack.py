@@ -1,9 +1,11 @@
 """Starts and stops the assistant's processes: the action server, the Rasa
-server (HTTP API on localhost) and the web chat. Used by `make run` and by
-the tests, so both run exactly the same stack."""
+workers (HTTP API on localhost; one per core by default, on RASA_PORT,
+RASA_PORT+1, ...) and the channel server with the web chat. Used by
+`make run` and by the tests, so both run exactly the same stack."""
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import signal
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +34,8 @@ def load_env_file(path: Path = ROOT / ".env") -> None:
 @dataclass
 class Stack:
     rasa_port: int = 5005
+    #: Rasa servers sharing the tracker store; the channel server spreads people across them.
+    rasa_workers: int = 1
     action_port: int = 5055
     webchat_port: int = 8080
     tracker_db: Path = ROOT / "var" / "tracker.db"
@@ -52,6 +57,7 @@ class Stack:
         env = os.environ
         values: dict[str, object] = {
             "rasa_port": int(env.get("RASA_PORT", 5005)),
+            "rasa_workers": default_workers(env),
             "action_port": int(env.get("ACTION_PORT", 5055)),
             "webchat_port": int(env.get("WEBCHAT_PORT", 8080)),
             "tracker_db": Path(env.get("TRACKER_DB", ROOT / "var" / "tracker.db")),
@@ -68,6 +74,13 @@ class Stack:
     @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    def worker_url(self, worker: int) -> str:
+        return f"http://127.0.0.1:{self.rasa_port + worker}"
+
+    @staticmethod
+    def worker_name(worker: int) -> str:
+        return "rasa" if worker == 0 else f"rasa-{worker}"
 
     @property
     def webchat_url(self) -> str:
@@ -88,15 +101,24 @@ class Stack:
                 "TRACKER_DB": str(self.tracker_db.resolve()),
                 "BOT_DB": os.environ.get("BOT_DB") or str(self.tracker_db.resolve().parent / "bot.db"),
                 "RASA_URL": self.rasa_url,
+                "RASA_URLS": ",".join(self.worker_url(w) for w in range(self.rasa_workers)),
                 "WEBCHAT_PORT": str(self.webchat_port),
                 "TF_CPP_MIN_LOG_LEVEL": "2",
-                "ENCODER_THREADS": os.environ.get("ENCODER_THREADS", "2"),
+                # The cores are shared by the workers: more threads than that only wait for each other.
+                # OpenMP (the encoder) reads its thread count when it loads, before the pipeline could set it,
+                # and by default spins while idle: 3-4 times the CPU per message on a busy machine (issue 13).
+                "ENCODER_THREADS": self.encoder_threads(),
+                "OMP_NUM_THREADS": self.encoder_threads(),
+                "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
                 "PYTHONPATH": str(ROOT),
             }
         )
         env.update(self.extra_env)
         return env
+
+    def encoder_threads(self) -> str:
+        return os.environ.get("ENCODER_THREADS") or str(max(1, (os.cpu_count() or 2) // self.rasa_workers))
 
     def _spawn(self, name: str, args: list[str]) -> None:
         private_dir(self.log_dir, tighten=_ours(self.log_dir))
@@ -109,17 +131,25 @@ class Stack:
     def start_actions(self) -> None:
         self._spawn("actions", [sys.executable, "-m", "actions.server"])
 
-    def start_rasa(self) -> None:
+    def start_rasa(self, worker: int = 0) -> None:
         """Rasa listens on RASA_HOST (127.0.0.1); its HTTP API always needs
         the token, which `ops.rasa_serve` takes from the environment, never
         from the command line."""
         private_dir(self.tracker_db.parent)
         args = [sys.executable, "-m", "ops.rasa_serve", "--enable-api", "-i", os.environ.get("RASA_HOST", "127.0.0.1"),
-                "-p", str(self.rasa_port), "-m", str(self.model_dir), "--endpoints", self.endpoints,
+                "-p", str(self.rasa_port + worker), "-m", str(self.model_dir), "--endpoints", self.endpoints,
                 "--credentials", "credentials.yml"]
         if self.env().get("LOG_FORMAT", "").lower() == "json":
             args += ["--logging-config-file", "deploy/rasa-logging.yml"]
-        self._spawn("rasa", args)
+        self._spawn(self.worker_name(worker), args)
+
+    def starters(self) -> dict[str, Callable[[], None]]:
+        """Each process's name and how to start it (the supervisor restarts them by these)."""
+        out: dict[str, Callable[[], None]] = {"actions": self.start_actions}
+        for worker in range(self.rasa_workers):
+            out[self.worker_name(worker)] = functools.partial(self.start_rasa, worker)
+        out["webchat"] = self.start_webchat
+        return out
 
     def api(self, path: str) -> str:
         """A URL of Rasa's HTTP API with the token (tests, scorers, benchmark)."""
@@ -128,20 +158,28 @@ class Stack:
     def start_webchat(self) -> None:
         self._spawn("webchat", [sys.executable, "-m", "channels.app"])
 
-    def start(self, timeout: float = 180.0) -> None:
+    def start(self, timeout: float = 180.0, all_workers: bool = True) -> None:
+        """Ready with the first Rasa worker; the others load after it, so the
+        first does not share the cores while loading (`all_workers`: wait for
+        them too)."""
         if self.with_actions:
             self.start_actions()
-        self.start_rasa()
+        self.start_rasa(0)
         if self.with_webchat:
             self.start_webchat()
         try:
             self.wait_ready(timeout)
+            for worker in range(1, self.rasa_workers):
+                self.start_rasa(worker)
+            if all_workers:
+                self.wait_ready(timeout)
         except (RuntimeError, TimeoutError):
             self.stop()
             raise
 
     def wait_ready(self, timeout: float = 180.0) -> None:
-        checks = {"actions": f"http://127.0.0.1:{self.action_port}/healthz", "rasa": f"{self.rasa_url}/"}
+        checks = {"actions": f"http://127.0.0.1:{self.action_port}/healthz"}
+        checks.update({self.worker_name(w): f"{self.worker_url(w)}/" for w in range(self.rasa_workers)})
         if "webchat" in self.processes:
             checks["webchat"] = f"{self.webchat_url}/healthz"
         deadline = time.monotonic() + timeout
@@ -167,6 +205,15 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+
+
+def default_workers(env: os._Environ[str] | dict[str, str]) -> int:
+    """RASA_WORKERS, else one Rasa worker per core."""
+    value = env.get("RASA_WORKERS", "")
+    workers = int(value) if value.strip() else (os.cpu_count() or 1)
+    if workers < 1:
+        raise ValueError("RASA_WORKERS must be at least 1")
+    return workers
 
 
 def _ours(folder: Path) -> bool:
