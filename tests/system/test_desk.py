@@ -97,14 +97,14 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
         page.click(f"text={normal['reference']}")
         assert "صاحب البيت ما رد علي" in page.inner_text("main")
         page.click("#claim")
-        assert page.inner_text("#status") == "claimed"
+        assert page.inner_text("#status") == "Under behandling"
         page.fill("#reply", "Vi ringer deg i morgen klokka 10.")
         page.fill("#reply_en", "We will call you tomorrow at 10.")
         page.click("#preview")
         outgoing = page.inner_text("#outgoing")
         assert outgoing.startswith(CATALOG.text("case.reply_norwegian", "ar"))  # no ar package installed
         page.click("#send")
-        assert page.inner_text("#status") == "answered"
+        assert page.inner_text("#status") == "Besvart"
         page.screenshot(path=str(ROOT / "var" / "desk-case.png"), full_page=True)
         page.click("#close")
         page.goto(f"{server.url}/desk/")
@@ -116,7 +116,7 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
         block.locator("input.time").fill("24.11 kl. 10")
         block.locator("input.interpreter").fill("Tolk Ali")
         block.locator("button.confirm").click()
-        assert "confirmed" in page.locator(f"#request-{request_id}").inner_text()
+        assert "Bekreftet" in page.locator(f"#request-{request_id}").inner_text()
         browser.close()
     inbox = read_inbox(server.url, "person2")
     assert "Vi ringer deg i morgen klokka 10." in inbox[0]["text"]
