@@ -258,17 +258,16 @@ def summary(desk: Desk, case: dict[str, Any]) -> dict[str, Any]:
                    else f"Ja, tolk på {labels.language(lang)}")
     municipality = facts.get("municipality") or (desk.knowledge.municipality.name if desk.knowledge else "–")
     why = [labels.REASON[facts["reason"]]] if facts.get("reason") in labels.REASON else []
-    if case.get("danger"):
-        why.append(f"Fare: {labels.danger(case['danger'])}.")
     if facts.get("misunderstood") and facts.get("reason") != "offered":
-        why.append(f"Assistenten misforsto {facts['misunderstood']} gang(er) før overleveringen.")
+        why.append(f"Assistenten hadde misforstått {facts['misunderstood']} gang(er) før det.")
+    urgent_why = f"fare: {labels.danger(case['danger'])}" if case.get("danger") else ""
     return {
         "topic": labels.topic(facts.get("topic") or case["topic"]),
         "question": answer_title(desk, facts.get("question")),
         "answers_given": [answer_title(desk, a) for a in facts.get("answers_given", [])],
         "language": labels.language(lang), "channel": labels.channel(case["channel"]),
         "interpreter": interpreter, "municipality": municipality,
-        "urgent": case["urgency"] == "urgent", "why": why, "has_facts": bool(facts),
+        "urgent": case["urgency"] == "urgent", "urgent_why": urgent_why, "why": why, "has_facts": bool(facts),
     }
 
 

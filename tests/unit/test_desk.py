@@ -120,6 +120,7 @@ def test_a_call_back_template_is_not_offered_when_contact_needs_caution(desk) ->
     client, _ = logged_in(app)
     html = client.get(f"/desk/cases/{case['reference']}").text
     assert "template:desk.template.call_you" not in html and "template:desk.template.received" in html
+    assert re.search(r'id="s-urgent"><span class="urgent">Ja</span> – fare: vold<', html)
 
 
 def test_notes_stay_internal(desk) -> None:
