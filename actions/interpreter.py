@@ -242,7 +242,7 @@ class ActionSubmitInterpreterRequest(Action):
         store = case_store()
         case, _ = store.open_case(sender=tracker.sender_id, channel=case_channel(tracker.sender_id),
                                   language=turn.language, topic="interpreter", text=summary_nb(details),
-                                  text_nb=summary_nb(details))
+                                  text_nb=summary_nb(details), facts={"topic": "interpreter", "reason": "interpreter"})
         store.add_interpreter_request(case["id"], json.dumps(details, ensure_ascii=False))
         metrics.CASES_OPENED.labels("interpreter").inc()
         dispatcher.utter_message(text=knowledge().text("interp.sent", turn.language, reference=case["reference"]))

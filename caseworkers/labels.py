@@ -32,7 +32,9 @@ URGENCY = {"urgent": "Haster", "normal": "Vanlig"}
 #: Why the assistant handed the conversation over (facts["reason"]).
 REASON = {"asked": "Personen ba om å snakke med en person.",
           "offered": "Assistenten forsto ikke spørsmålet to ganger og tilbød en person; personen takket ja.",
-          "emergency": "Assistenten oppdaget en mulig nødsituasjon."}
+          "emergency": "Assistenten oppdaget en mulig nødsituasjon.",
+          "letter": "Personen sendte et brev og ba om hjelp med det (brevets norske tekst står i meldingen).",
+          "interpreter": "Personen bestilte tolk (se Tolk)."}
 _HISTORY = {"opened": "Saken ble opprettet av assistenten", "added": "Personen skrev en ny melding",
             "claimed": "{actor} tok saken", "assigned": "{actor} ga saken til {to}",
             "released": "{actor} la saken tilbake i køen", "replied": "{actor} svarte personen",

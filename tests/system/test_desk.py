@@ -308,4 +308,10 @@ def test_two_caseworkers_race_for_a_case_and_the_second_is_warned(desk) -> None:
         ola.click("#takeover")
         assert ola.inner_text("#assignee") == "ola"
         assert "ola tok saken fra kari" in ola.inner_text("#history")
+        cases.add_interpreter_request(case["id"], json.dumps({"appointment": "fastlege", "place": "Sandvika",
+                                                              "mode": "in_person", "notes": "x" * 300}))
+        cases.record_unanswered("ar", "nav", "س" * 400, None)
+        for path in ("/desk/interpreters", "/desk/unanswered", "/desk/?status=closed", "/desk/?q=nothing"):
+            ola.goto(server.url + path)
+            assert overflow(ola) <= 390, path
         browser.close()

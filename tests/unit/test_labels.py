@@ -50,3 +50,10 @@ def test_local_time_and_age() -> None:
     assert labels.age("2026-12-07T11:00:00+00:00", now) == "for 2 t siden"
     assert labels.age("2026-12-04T13:00:00+00:00", now) == "for 3 d siden"
     assert labels.local_time(None) == "–" and labels.age("") == "–"
+
+
+def test_the_caseworkers_chat_is_told_in_norwegian() -> None:
+    from caseworkers.notify import notice
+
+    text = notice({"reference": "K-ABCDEF", "urgency": "normal", "topic": "housing", "language": "ti"}, "https://x/desk")
+    assert text.startswith("Ny sak K-ABCDEF · tema Bolig · språk tigrinja")
