@@ -51,7 +51,7 @@ from actions.knowledge import KnowledgeBase
 from actions.office_hours import OfficeHours
 from caseworkers import labels
 from caseworkers.cases import AlreadyDecided, CaseStore, QueueFilter, Taken
-from caseworkers.translate import Translator
+from caseworkers.translate import PIVOT, Translator
 from core.payloads import read_limited
 from locales.catalog import Catalog
 
@@ -267,7 +267,7 @@ def summary(desk: Desk, case: dict[str, Any]) -> dict[str, Any]:
         "answers_given": [answer_title(desk, a) for a in facts.get("answers_given", [])],
         "language": labels.language(lang), "channel": labels.channel(case["channel"]),
         "interpreter": interpreter, "municipality": municipality,
-        "urgent": case["urgency"] == "urgent", "urgent_why": urgent_why, "why": why, "has_facts": bool(facts),
+        "reason": facts.get("reason"), "urgent": case["urgency"] == "urgent", "urgent_why": urgent_why, "why": why, "has_facts": bool(facts),
     }
 
 
@@ -303,6 +303,12 @@ def working_days(form: dict[str, str]) -> int:
         return DEFAULT_WORKING_DAYS
 
 
+def translatable(translator: Translator, lang: str) -> bool:
+    """Whether Norwegian can be machine-translated into `lang` (directly or through English)."""
+    pairs = translator.pairs()
+    return ("nb", lang) in pairs or {("nb", PIVOT), (PIVOT, lang)} <= pairs
+
+
 def case_page_response(request: Request, case: dict[str, Any], status: int = 200, **extra: object) -> Response:
     desk = desk_of(request)
     messages = desk.cases.messages(case["id"])
@@ -317,7 +323,7 @@ def case_page_response(request: Request, case: dict[str, Any], status: int = 200
                 colleagues=[c for c in desk.cases.caseworker_names() if c != user(request)],
                 answers=answer_choices(desk), templates=templates, promised=promised,
                 overdue=promised is not None and dt.datetime.now(dt.timezone.utc) > promised,
-                interpreter_requests=requests, translation=("nb", case["language"]) in desk.translator.pairs(),
+                interpreter_requests=requests, translation=translatable(desk.translator, case["language"]),
                 **extra)
 
 

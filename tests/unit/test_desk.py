@@ -198,3 +198,12 @@ def test_the_handoff_stores_what_the_assistant_understood(tmp_path: Path) -> Non
     assert facts["question"] == "nav/child_benefit" and facts["answers_given"] == ["nav/child_benefit", "nav/contact"]
     assert (facts["reason"], facts["topic"], facts["misunderstood"]) == ("asked", "nav", 1)
     assert facts["municipality"]
+
+
+def test_machine_translation_comes_on_top_and_is_marked(desk) -> None:
+    app, cases, _ = desk
+    case, _ = cases.open_case(sender="web:ar9", channel="web", language="ar", topic="housing", text="صاحب البيت",
+                              text_nb="Huseieren", facts=FACTS)
+    client, _ = logged_in(app)
+    html = client.get(f"/desk/cases/{case['reference']}").text
+    assert "Norsk (maskinoversatt): Huseieren" in html and "Problemer med utleier" in html
