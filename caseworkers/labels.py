@@ -29,6 +29,10 @@ MODE = {"in_person": "oppmøte", "phone": "telefon", "video": "video"}
 DANGER = {"suicide": "selvmordsfare", "violence": "vold", "poisoning": "forgiftning", "medical": "akutt sykdom",
           "missing": "savnet person", "fire": "brann", "child": "barn i fare", "general": "fare (uspesifisert)"}
 URGENCY = {"urgent": "Haster", "normal": "Vanlig"}
+#: The interpreter form's button values (actions/interpreter.py): appointment, gender, "skip".
+INTERPRETER = {"fastlege": "fastlege", "nav": "NAV", "school": "skole", "barnehage": "barnehage",
+               "housing": "bolig", "other": "annet", "none": "ingen", "woman": "kvinne", "man": "mann",
+               "skip": "–", **MODE}
 #: Why the assistant handed the conversation over (facts["reason"]).
 REASON = {"asked": "Personen ba om å snakke med en person.",
           "offered": "Assistenten forsto ikke spørsmålet to ganger og tilbød en person; personen takket ja.",
@@ -76,6 +80,11 @@ def danger(code: object) -> str:
 
 def urgency(code: object) -> str:
     return _word(URGENCY, code)
+
+
+def interpreter(value: object) -> str:
+    """A value from the interpreter form: a button's code in Norwegian, typed words as they are."""
+    return _word(INTERPRETER, value)
 
 
 def history(row: dict[str, Any]) -> str:
@@ -128,4 +137,4 @@ def age(iso: str | None, now: dt.datetime | None = None) -> str:
 
 
 FILTERS = {"status": status, "topic": topic, "language": language, "channel": channel, "mode": mode,
-           "danger": danger, "urgency": urgency, "history": history, "local_time": local_time, "age": age}
+           "danger": danger, "urgency": urgency, "interpreter": interpreter, "history": history, "local_time": local_time, "age": age}

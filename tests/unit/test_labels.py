@@ -57,3 +57,11 @@ def test_the_caseworkers_chat_is_told_in_norwegian() -> None:
 
     text = notice({"reference": "K-ABCDEF", "urgency": "normal", "topic": "housing", "language": "ti"}, "https://x/desk")
     assert text.startswith("Ny sak K-ABCDEF · tema Bolig · språk tigrinja")
+
+
+def test_interpreter_form_values_in_norwegian_and_typed_words_as_they_are() -> None:
+    source = (ROOT / "actions/interpreter.py").read_text(encoding="utf-8")
+    codes = set(re.findall(r'interp\.(?:appointment|gender|mode)\.(\w+)\.button', source + (
+        ROOT / "locales/nb/ui.yml").read_text(encoding="utf-8")))
+    assert codes and codes <= set(labels.INTERPRETER)
+    assert labels.interpreter("woman") == "kvinne" and labels.interpreter("Sandvika legesenter") == "Sandvika legesenter"
