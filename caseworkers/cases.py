@@ -165,6 +165,8 @@ class CaseStore:
             self.db["case_notes"].create({"id": int, "case_id": int, "created": str, "author": str, "text": str},
                                          pk="id", foreign_keys=[("case_id", "cases", "id")])
             self.db["case_notes"].create_index(["case_id"])
+        # the queue's per-case questions (last reply, messages waiting) read this index, not the table
+        self.db.execute("create index if not exists case_messages_by_case on case_messages (case_id, direction, id)")
 
     def _audit(self, actor: str, action: str, case_id: int | None, details: dict | None = None) -> None:
         self.db["audit"].insert({"at": now(), "actor": actor, "action": action, "case_id": case_id,
@@ -265,23 +267,28 @@ class CaseStore:
         total = self.db.execute(f"select count(*) from cases c where {where}", params).fetchone()[0]
         pages = max(1, -(-total // per_page))
         page = min(max(1, page), pages)
-        order = ("c.updated desc, c.id desc" if wanted.status == "closed" else
-                 "case c.urgency when 'urgent' then 0 else 1 end, coalesce(waiting_since, c.created), c.id")
+        order = ("updated desc, id desc" if wanted.status == "closed" else
+                 "case urgency when 'urgent' then 0 else 1 end, coalesce(waiting_since, created), id")
         rows = list(self.db.query(
-            f"""select c.*, last.text as preview, last.direction as last_direction, last.created as last_message,
-                  (select count(*) from case_messages w where w.case_id = c.id and w.direction = 'in'
-                     and w.id > coalesce((select max(o.id) from case_messages o
-                                          where o.case_id = c.id and o.direction = 'out'), 0)) as waiting,
-                  (select min(w.created) from case_messages w where w.case_id = c.id and w.direction = 'in'
-                     and w.id > coalesce((select max(o.id) from case_messages o
-                                          where o.case_id = c.id and o.direction = 'out'), 0)) as waiting_since
-                from cases c left join (
-                  select m.case_id, coalesce(m.text_nb, m.text_original) as text, m.direction, m.created
-                  from case_messages m where m.id = (select max(x.id) from case_messages x where x.case_id = m.case_id)
-                ) last on last.case_id = c.id
-                where {where} order by {order} limit ? offset ?""",
+            f"""with base as (
+                  select c.*, (select coalesce(max(o.id), 0) from case_messages o
+                               where o.case_id = c.id and o.direction = 'out') as last_out
+                  from cases c where {where})
+                select base.*,
+                  (select count(*) from case_messages w
+                   where w.case_id = base.id and w.direction = 'in' and w.id > base.last_out) as waiting,
+                  (select min(w.created) from case_messages w
+                   where w.case_id = base.id and w.direction = 'in' and w.id > base.last_out) as waiting_since
+                from base order by {order} limit ? offset ?""",
             [*params, per_page, (page - 1) * per_page]))
+        last = {r["case_id"]: r for r in self.db.query(
+            "select case_id, direction, coalesce(text_nb, text_original) as text, created from case_messages "
+            f"where id in (select max(id) from case_messages where case_id in ({','.join('?' * len(rows))}) "
+            "group by case_id)", [r["id"] for r in rows])} if rows else {}
         for row in rows:
+            message = last.get(row["id"], {})
+            row.update(preview=message.get("text"), last_direction=message.get("direction"),
+                       last_message=message.get("created"))
             row["facts"] = json.loads(row["facts"]) if row.get("facts") else {}
         return QueuePage(rows, total, page, pages)
 

@@ -144,6 +144,9 @@ def test_an_older_database_gains_the_desk_columns(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "old.db") as conn:  # as version 3 left it
         conn.execute("alter table cases drop column facts")
         conn.execute("drop table case_notes")
+        conn.execute("drop index case_messages_by_case")
     store = CaseStore(tmp_path / "old.db")
     assert "facts" in store.db["cases"].columns_dict and store.db["case_notes"].exists()
+    # without it the queue reads every message once per case: 112 s instead of 55 ms for 5 000 cases
+    assert "case_messages_by_case" in {i.name for i in store.db["case_messages"].indexes}
     CaseStore(tmp_path / "old.db")  # and opening it again changes nothing
