@@ -207,3 +207,27 @@ def test_machine_translation_comes_on_top_and_is_marked(desk) -> None:
     client, _ = logged_in(app)
     html = client.get(f"/desk/cases/{case['reference']}").text
     assert "Norsk (maskinoversatt): Huseieren" in html and "Problemer med utleier" in html
+
+
+def test_the_answer_is_due_by_closing_time_on_the_day_the_office_is_open() -> None:
+    import datetime as dt
+
+    def oslo(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=HOURS.zone)
+
+    assert HOURS.answer_due(oslo("2026-11-23T09:00")) == oslo("2026-11-23T15:30")  # Monday, open
+    assert HOURS.answer_due(oslo("2026-11-20T16:00")) == oslo("2026-11-23T15:30")  # Friday evening: Monday
+    assert HOURS.answer_due(oslo("2026-11-24T06:00")) == oslo("2026-11-24T15:30")  # before opening: that day
+
+
+def test_a_case_waiting_past_its_promised_time_is_marked_overdue(desk) -> None:
+    app, cases, _ = desk
+    late = tigrinya_case(cases)
+    fresh, _ = cases.open_case(sender="web:new", channel="web", language="nb", topic="nav", text="hei")
+    cases.db.execute("update case_messages set created = '2026-11-20T15:00:00+00:00' where case_id = ?", [late["id"]])
+    client, _ = logged_in(app)
+    html = client.get("/desk/").text
+    row = re.search(rf'<tr class="case" id="case-{late["reference"]}">.*?</tr>', html, re.S)[0]
+    assert "Forfalt" in row and "venter for " in row
+    assert "Forfalt" not in re.search(rf'<tr class="case" id="case-{fresh["reference"]}">.*?</tr>', html, re.S)[0]
+    assert 'id="overdue"' in client.get(f"/desk/cases/{late['reference']}").text
