@@ -69,10 +69,12 @@ def case_facts(tracker: Tracker, turn: Turn, topic: str, urgent: bool, danger: s
     reads it in Norwegian without any machine translation (caseworkers.desk)."""
     kb = knowledge()
     misunderstood = tracker.get_slot(MISUNDERSTOOD_SLOT) or 0
+    given = answers_given(tracker)
     return {
         "topic": topic,
-        "question": understood_question(tracker, kb.answers),
-        "answers_given": answers_given(tracker),
+        # no message came near an answer: the last answer given is the closest the assistant got
+        "question": understood_question(tracker, kb.answers) or (given[-1] if given else None),
+        "answers_given": given,
         "reason": "emergency" if urgent else ("asked" if turn.topic == "caseworker" else "offered"),
         "danger": danger,
         "misunderstood": int(float(misunderstood)),

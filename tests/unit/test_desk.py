@@ -231,3 +231,16 @@ def test_a_case_waiting_past_its_promised_time_is_marked_overdue(desk) -> None:
     assert "Forfalt" in row and "venter for " in row
     assert "Forfalt" not in re.search(rf'<tr class="case" id="case-{fresh["reference"]}">.*?</tr>', html, re.S)[0]
     assert 'id="overdue"' in client.get(f"/desk/cases/{late['reference']}").text
+
+
+def test_without_a_recognised_question_the_last_answer_given_is_the_closest(tmp_path: Path) -> None:
+    events = [{"event": "user", "text": "hjelp", "parse_data": {"intent": {"name": "nlu_fallback"}}},
+              {"event": "slot", "name": "last_answer", "value": "housing/deposit"},
+              {"event": "user", "text": "/caseworker", "parse_data": {"intent": {"name": "caseworker"}}}]
+    tracker = Tracker("web:h2", {"last_answer": "housing/deposit"}, {"text": "/caseworker"}, events, False, None,
+                      None, "action_listen")
+    handoff = CaseHandoff(CaseStore(), HOURS)
+    turn = Turn(intent="caseworker", topic="caseworker", confidence=0.9, question=None, from_button=True,
+                detected_language="so", detected_reliable=True, language="so", ranking=(), text="/caseworker")
+    handoff.request(tracker, turn)
+    assert json.loads(handoff.store.queue()[0]["facts"])["question"] == "housing/deposit"
