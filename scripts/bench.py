@@ -19,7 +19,7 @@ import httpx
 import psutil
 import yaml
 
-from scripts import heldout
+from scripts import bench_growth, heldout
 from scripts.stack import ROOT, VENV_BIN, Stack
 
 
@@ -163,6 +163,8 @@ def main() -> int:
             lat, elapsed, err = asyncio.run(timed_posts(rest, bodies, 8))
             figures.update(concurrent_messages_per_second=round(len(lat) / elapsed, 1),
                            concurrent_reply_ms_p95=round(pct(lat, 95), 1), concurrent_errors=err)
+            # one long conversation: message 300 against message 10 (issue 13)
+            figures.update(bench_growth.figures(stack.rasa_url))
             # each channel's overhead is its reply time minus reply_ms above
             figures.update(channel_figures(stack.rasa_url, texts, Path(tmp)))
             figures.update(heldout.figures(stack.rasa_url, stack.api_token, Path(tmp))[0])
