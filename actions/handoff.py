@@ -21,7 +21,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.base import AssistantAction, Events, understood
 from actions.knowledge import knowledge
 from actions.office_hours import OfficeHours
-from actions.turn import LAST_ANSWER_SLOT, Turn
+from actions.turn import LAST_ANSWER_SLOT, MISUNDERSTOOD_SLOT, Turn
 from caseworkers.cases import CaseStore
 from caseworkers.translate import Translator
 from core.config import settings
@@ -43,6 +43,45 @@ def person_words(tracker: Tracker) -> list[str]:
             if e.get("event") == "user" and e.get("text") and not str(e.get("text")).startswith("/")]
 
 
+def answers_given(tracker: Tracker) -> list[str]:
+    """The knowledge-base answers already given in the conversation, oldest first."""
+    given = [str(e.get("value")) for e in tracker.events
+             if e.get("event") == "slot" and e.get("name") == LAST_ANSWER_SLOT and e.get("value")]
+    return list(dict.fromkeys(given))
+
+
+def understood_question(tracker: Tracker, known: set[str] | dict) -> str | None:
+    """The answer closest to what the person asked: the newest message of
+    theirs for which the NLU chose, or came near, a knowledge-base answer."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user" or not isinstance(event.get("parse_data"), dict):
+            continue
+        turn = Turn.read(event["parse_data"], {}, "nb")
+        named = turn.entity("answer") if turn.from_button else None
+        for candidate in (named, turn.answer, turn.question, *turn.answer_candidates):
+            if candidate in known:
+                return candidate
+    return None
+
+
+def case_facts(tracker: Tracker, turn: Turn, topic: str, urgent: bool, danger: str | None) -> dict[str, object]:
+    """What the assistant understood, stored with the case so that a caseworker
+    reads it in Norwegian without any machine translation (caseworkers.desk)."""
+    kb = knowledge()
+    misunderstood = tracker.get_slot(MISUNDERSTOOD_SLOT) or 0
+    given = answers_given(tracker)
+    return {
+        "topic": topic,
+        # no message came near an answer: the last answer given is the closest the assistant got
+        "question": understood_question(tracker, kb.answers) or (given[-1] if given else None),
+        "answers_given": given,
+        "reason": "emergency" if urgent else ("asked" if turn.topic == "caseworker" else "offered"),
+        "danger": danger,
+        "misunderstood": int(float(misunderstood)),
+        "municipality": kb.municipality.name,
+    }
+
+
 class CaseHandoff:
     def __init__(self, store: CaseStore, hours: OfficeHours, translator: Translator | None = None) -> None:
         self.store, self.hours, self.translator = store, hours, translator
@@ -58,11 +97,12 @@ class CaseHandoff:
         text = words[-1] if words else turn.text
         sender = tracker.sender_id
         last_answer = tracker.get_slot(LAST_ANSWER_SLOT)
+        topic = "emergency" if urgent else (str(last_answer).split("/")[0] if last_answer else turn.topic)
         case, new = self.store.open_case(
             sender=sender, channel=case_channel(sender), language=turn.language,
-            topic="emergency" if urgent else (str(last_answer).split("/")[0] if last_answer else turn.topic),
-            text=text, urgent=urgent, text_nb=self.to_norwegian(text, turn.language),
+            topic=topic, text=text, urgent=urgent, text_nb=self.to_norwegian(text, turn.language),
             excerpt="\n".join(words[-EXCERPT_MESSAGES:]), danger=danger,
+            facts=case_facts(tracker, turn, topic, urgent, danger),
         )
         if new:
             metrics.CASES_OPENED.labels("urgent" if urgent else "case").inc()

@@ -27,6 +27,7 @@ from actions.base import Events
 from actions.handoff import case_store
 from actions.knowledge import catalog, knowledge
 from actions.turn import Turn
+from caseworkers import labels
 from core.config import settings
 from core.senders import case_channel
 from nlu.text import normalize
@@ -221,15 +222,13 @@ def request_details(tracker: Tracker, lang: str) -> dict[str, str]:
 
 def summary_nb(details: dict[str, str]) -> str:
     """The request in Norwegian for the caseworkers."""
-    names = {"fastlege": "fastlege", "nav": "NAV", "school": "skole", "barnehage": "barnehage", "housing": "bolig",
-             "other": "annet", "in_person": "oppmøte", "phone": "telefon", "video": "video", "none": "ingen",
-             "woman": "kvinne", "man": "mann", "skip": "-"}
-    return (f"Tolkebestilling ({details['language']}, dialekt: {names.get(details['dialect'], details['dialect'])})\n"
-            f"Time: {names.get(details['appointment'], details['appointment'])}, sted: {details['place']}\n"
-            f"Ønsket dato: {details['date']}, alternativ: {names.get(details['alt_date'], details['alt_date'])}\n"
-            f"Varighet: {details['duration']} min, {names.get(details['mode'], details['mode'])}, "
-            f"{details['people']} personer, kjønn ønsket: {names.get(details['gender'], details['gender'])} "
-            f"(ikke garantert)\nMerknad: {names.get(details['notes'], details['notes'])}")
+    word = labels.interpreter  # one mapping of codes to Norwegian words, shared with the desk
+    return (f"Tolkebestilling ({labels.language(details['language'])}, dialekt: {word(details['dialect'])})\n"
+            f"Time: {word(details['appointment'])}, sted: {details['place']}\n"
+            f"Ønsket dato: {details['date']}, alternativ: {word(details['alt_date'])}\n"
+            f"Varighet: {details['duration']} min, {word(details['mode'])}, "
+            f"{details['people']} personer, kjønn ønsket: {word(details['gender'])} "
+            f"(ikke garantert)\nMerknad: {word(details['notes'])}")
 
 
 class ActionSubmitInterpreterRequest(Action):
@@ -242,7 +241,7 @@ class ActionSubmitInterpreterRequest(Action):
         store = case_store()
         case, _ = store.open_case(sender=tracker.sender_id, channel=case_channel(tracker.sender_id),
                                   language=turn.language, topic="interpreter", text=summary_nb(details),
-                                  text_nb=summary_nb(details))
+                                  text_nb=summary_nb(details), facts={"topic": "interpreter", "reason": "interpreter"})
         store.add_interpreter_request(case["id"], json.dumps(details, ensure_ascii=False))
         metrics.CASES_OPENED.labels("interpreter").inc()
         dispatcher.utter_message(text=knowledge().text("interp.sent", turn.language, reference=case["reference"]))

@@ -51,6 +51,13 @@ class OfficeHours:
                 return dt.datetime.combine(day, self.opens, self.zone)
         raise ValueError("no open day in the week")  # unreachable for a valid spec
 
+    def answer_due(self, at: dt.datetime) -> dt.datetime:
+        """When a person who wrote at `at` was promised an answer (case.opened_*):
+        before closing that day if the office was open, else by closing time
+        on the day it opens next."""
+        day = at.astimezone(self.zone).date() if self.is_open(at) else self.next_opening(at).date()
+        return dt.datetime.combine(day, self.closes, self.zone)
+
     def describe_opening(self, at: dt.datetime, lang: str) -> str:
         """The next opening in the reader's language, e.g. "Monday 08:00"."""
         opening = self.next_opening(at)

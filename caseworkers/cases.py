@@ -12,8 +12,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,67 @@ class AlreadyDecided(Exception):
     """The interpreter request was decided before (its status is the message)."""
 
 
+class Taken(Exception):
+    """The case is with another caseworker (their name is the message)."""
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue shows. `status`: "active" (everything not closed),
+    one status, or "closed"; `assignee`: only that caseworker's cases;
+    `q`: a reference or words in the person's messages (original or Norwegian)."""
+
+    status: str = "active"
+    assignee: str = ""
+    unassigned: bool = False
+    language: str = ""
+    topic: str = ""
+    urgent: bool = False
+    q: str = ""
+
+    def sql(self) -> tuple[str, list[Any]]:
+        where, params = [], []
+        if self.status == "active":
+            where.append("c.status != 'closed'")
+        elif self.status in STATUSES:
+            where.append("c.status = ?")
+            params.append(self.status)
+        else:
+            raise ValueError(f"unknown status {self.status!r}")
+        if self.assignee:
+            where.append("c.assignee = ?")
+            params.append(self.assignee)
+        if self.unassigned:
+            where.append("coalesce(c.assignee, '') = ''")
+        for name in ("language", "topic"):
+            if getattr(self, name):
+                where.append(f"c.{name} = ?")
+                params.append(getattr(self, name))
+        if self.urgent:
+            where.append("c.urgency = 'urgent'")
+        if self.q.strip():
+            like = "%" + re.sub(r"([\\%_])", r"\\\1", self.q.strip()[:200]) + "%"
+            where.append("(c.reference like ? escape '\\' or exists (select 1 from case_messages m where "
+                         "m.case_id = c.id and (m.text_original like ? escape '\\' or m.text_nb like ? escape '\\')))")
+            params += [like, like, like]
+        return " and ".join(where), params
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+
+def _merged(old: str | None, new: dict[str, Any]) -> dict[str, Any]:
+    """Facts of a later request on top of the earlier ones; answers given add up."""
+    facts = json.loads(old) if old else {}
+    given = list(dict.fromkeys([*facts.get("answers_given", []), *new.get("answers_given", [])]))
+    return {**facts, **{k: v for k, v in new.items() if v not in (None, "", [])}, "answers_given": given}
+
+
 class CaseStore:
     def __init__(self, path: Path | str | None = None) -> None:
         self.db = open_database(path)
@@ -90,14 +153,32 @@ class CaseStore:
             if version < 3:  # the kind of danger of an urgent case, and whether contact must be asked first
                 self.db["cases"].add_column("danger", str)
                 self.db["cases"].add_column("contact_caution", int)
+            self._migrate_desk()
+
+    def _migrate_desk(self) -> None:
+        """The helpdesk's additions: what the assistant understood at opening
+        (`facts`, JSON) and internal notes. Checked by what exists, not by
+        the schema version, so it runs in any order with other migrations."""
+        if "facts" not in self.db["cases"].columns_dict:
+            self.db["cases"].add_column("facts", str)
+        if not self.db["case_notes"].exists():
+            self.db["case_notes"].create({"id": int, "case_id": int, "created": str, "author": str, "text": str},
+                                         pk="id", foreign_keys=[("case_id", "cases", "id")])
+            self.db["case_notes"].create_index(["case_id"])
+        # the queue's per-case questions (last reply, messages waiting) read this index, not the table
+        self.db.execute("create index if not exists case_messages_by_case on case_messages (case_id, direction, id)")
 
     def _audit(self, actor: str, action: str, case_id: int | None, details: dict | None = None) -> None:
         self.db["audit"].insert({"at": now(), "actor": actor, "action": action, "case_id": case_id,
                                  "details": json.dumps(details or {}, ensure_ascii=False)})
 
     def open_case(self, *, sender: str, channel: str, language: str, topic: str, text: str, urgent: bool = False,
-                  text_nb: str | None = None, excerpt: str = "", danger: str | None = None) -> tuple[dict[str, Any], bool]:
+                  text_nb: str | None = None, excerpt: str = "", danger: str | None = None,
+                  facts: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
         """Open a case, or add to the person's open one. Returns (case, new?).
+        `facts`: what the assistant understood (topic, the question, answers
+        already given, why it was handed over), so a caseworker can read the
+        case without a translation; a later request updates them.
         An urgent request makes an open case urgent. `danger` is the kind of
         an emergency; violence against the person or a child marks the case
         `contact_caution`: nobody calls back or writes first without asking,
@@ -115,6 +196,8 @@ class CaseStore:
                     changes["danger"] = danger
                 if caution:
                     changes["contact_caution"] = 1
+                if facts:
+                    changes["facts"] = json.dumps(_merged(case.get("facts"), facts), ensure_ascii=False)
                 self.db["cases"].update(case["id"], changes)
                 self._add_message(case["id"], "in", "person", text, text_nb)
                 self._audit("person", "added", case["id"], {"urgent": urgent})
@@ -128,6 +211,7 @@ class CaseStore:
                 "language": language, "topic": topic, "urgency": "urgent" if urgent else "normal", "status": "open",
                 "text_original": text, "text_nb": text_nb, "excerpt": excerpt[:1000],
                 "danger": danger, "contact_caution": caution,
+                "facts": json.dumps(facts, ensure_ascii=False) if facts else None,
             }).last_pk
             self._add_message(case_id, "in", "person", text, text_nb)
             self._audit("person", "opened", case_id, {"urgent": urgent, "topic": topic, "language": language})
@@ -171,6 +255,104 @@ class CaseStore:
             self.db["cases"].update(case_id, {"status": "answered", "updated": now()})
             self._audit(actor, "replied", case_id, {"machine_translated": machine_translated})
             return int(message_id)
+
+    # -- the helpdesk: the queue, who has a case, internal notes -----------------------
+    def search(self, wanted: QueueFilter | None = None, page: int = 1, per_page: int = 25) -> QueuePage:
+        """One page of cases matching `wanted`, each with its last message
+        (`preview`, `last_direction`) and the person's messages still waiting
+        for a reply (`waiting`, `waiting_since`). Active cases: urgent first,
+        then the longest waiting; closed ones: the latest closed first."""
+        wanted = wanted or QueueFilter()
+        where, params = wanted.sql()
+        total = self.db.execute(f"select count(*) from cases c where {where}", params).fetchone()[0]
+        pages = max(1, -(-total // per_page))
+        page = min(max(1, page), pages)
+        order = ("updated desc, id desc" if wanted.status == "closed" else
+                 "case urgency when 'urgent' then 0 else 1 end, coalesce(waiting_since, created), id")
+        rows = list(self.db.query(
+            f"""with base as (
+                  select c.*, (select coalesce(max(o.id), 0) from case_messages o
+                               where o.case_id = c.id and o.direction = 'out') as last_out
+                  from cases c where {where})
+                select base.*,
+                  (select count(*) from case_messages w
+                   where w.case_id = base.id and w.direction = 'in' and w.id > base.last_out) as waiting,
+                  (select min(w.created) from case_messages w
+                   where w.case_id = base.id and w.direction = 'in' and w.id > base.last_out) as waiting_since
+                from base order by {order} limit ? offset ?""",
+            [*params, per_page, (page - 1) * per_page]))
+        last = {r["case_id"]: r for r in self.db.query(
+            "select case_id, direction, coalesce(text_nb, text_original) as text, created from case_messages "
+            f"where id in (select max(id) from case_messages where case_id in ({','.join('?' * len(rows))}) "
+            "group by case_id)", [r["id"] for r in rows])} if rows else {}
+        for row in rows:
+            message = last.get(row["id"], {})
+            row.update(preview=message.get("text"), last_direction=message.get("direction"),
+                       last_message=message.get("created"))
+            row["facts"] = json.loads(row["facts"]) if row.get("facts") else {}
+        return QueuePage(rows, total, page, pages)
+
+    def waiting_messages(self) -> int:
+        """The person's messages on active cases that no reply has followed yet."""
+        return int(self.db.execute(
+            "select count(*) from case_messages m join cases c on c.id = m.case_id where c.status != 'closed' "
+            "and m.direction = 'in' and m.id > coalesce((select max(o.id) from case_messages o "
+            "where o.case_id = m.case_id and o.direction = 'out'), 0)").fetchone()[0])
+
+    def facets(self) -> dict[str, list[str]]:
+        """The languages and topics that occur, for the queue's filters."""
+        return {name: [r[0] for r in self.db.execute(
+                    f"select distinct {name} from cases where {name} is not null order by {name}").fetchall()]
+                for name in ("language", "topic")}
+
+    def claim(self, case_id: int, actor: str, takeover_from: str = "") -> None:
+        """Take a case. It is taken only if nobody has it, the actor has it,
+        or it is still with `takeover_from` (the colleague the actor was
+        warned about): two caseworkers racing, the second raises Taken."""
+        with self._lock, self.db.conn:
+            before = self.db["cases"].get(case_id)
+            changed = self.db.execute(
+                "update cases set assignee = ?, status = case status when 'open' then 'claimed' else status end, "
+                "updated = ? where id = ? and (coalesce(assignee, '') in ('', ?) or (? != '' and assignee = ?))",
+                [actor, now(), case_id, actor, takeover_from, takeover_from]).rowcount
+            if not changed:
+                raise Taken(before["assignee"])
+            if before.get("assignee") != actor:
+                self._audit(actor, "claimed", case_id, {"from": before["assignee"]} if before["assignee"] else {})
+
+    def assign(self, case_id: int, actor: str, assignee: str) -> None:
+        """Give a case to a colleague (an existing caseworker)."""
+        if not list(self.db["caseworkers"].rows_where("username = ?", [assignee])):
+            raise ValueError(f"no caseworker {assignee!r}")
+        with self._lock, self.db.conn:
+            case = self.db["cases"].get(case_id)
+            status = "claimed" if case["status"] == "open" else case["status"]
+            self.db["cases"].update(case_id, {"assignee": assignee, "status": status, "updated": now()})
+            self._audit(actor, "assigned", case_id, {"to": assignee})
+
+    def release(self, case_id: int, actor: str) -> None:
+        """Nobody has the case any more; a claimed case is open again."""
+        with self._lock, self.db.conn:
+            case = self.db["cases"].get(case_id)
+            status = "open" if case["status"] == "claimed" else case["status"]
+            self.db["cases"].update(case_id, {"assignee": None, "status": status, "updated": now()})
+            self._audit(actor, "released", case_id, {"from": case["assignee"]} if case["assignee"] else {})
+
+    def add_note(self, case_id: int, author: str, text: str) -> int:
+        """An internal note: for colleagues only, never sent to the person."""
+        if not text.strip():
+            raise ValueError("an empty note")
+        with self._lock, self.db.conn:
+            note_id = self.db["case_notes"].insert({"case_id": case_id, "created": now(), "author": author,
+                                                    "text": text.strip()[:5000]}).last_pk
+            self._audit(author, "noted", case_id)
+            return int(note_id)
+
+    def notes(self, case_id: int) -> list[dict[str, Any]]:
+        return list(self.db["case_notes"].rows_where("case_id = ?", [case_id], order_by="id"))
+
+    def caseworker_names(self) -> list[str]:
+        return [r["username"] for r in self.db["caseworkers"].rows_where(order_by="username")]
 
     # -- caseworker accounts ---------------------------------------------------------
     def create_caseworker(self, username: str, password: str) -> None:

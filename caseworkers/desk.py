@@ -3,38 +3,55 @@ channels.app under /desk.
 
 Every page is behind login (accounts with scrypt-hashed passwords, created
 with `python -m caseworkers.desk create-user NAME`), the session is a signed cookie
-(HttpOnly, SameSite=Strict) and every form carries a CSRF token. The queue is
-sorted by urgency and age; a case page shows the person's words in the
-original and in Norwegian; a reply is written in Norwegian, translated into
-the person's language, shown before sending, sent through the person's
-channel and marked to the person as machine-translated.
+(HttpOnly, SameSite=Strict) and every form carries a CSRF token.
+
+The queue filters, searches and pages the cases (urgent and longest waiting
+first), shows local times, ages and answers overdue against what the person
+was promised. A case page opens with a Norwegian summary of what the
+assistant understood (readable with no translation package at all), the
+messages, internal notes and the history. A caseworker replies with a
+knowledge-base answer or a saved reply in the person's own language (sent as
+is), or writes Norwegian that is machine-translated, shown before sending and
+marked as machine-translated to the person.
+
+Every endpoint is a module-level function that finds what it needs on
+`request.app.state.desk` (a `Desk`), so each can be found and tested alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import getpass
 import hmac
+import json
 import logging
 import re
 import secrets
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
+from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from caseworkers.cases import AlreadyDecided, CaseStore
-from caseworkers.translate import Translator
+from actions.knowledge import KnowledgeBase
+from actions.office_hours import OfficeHours
+from caseworkers import labels
+from caseworkers.cases import AlreadyDecided, CaseStore, QueueFilter, Taken
+from caseworkers.translate import PIVOT, Translator
 from core.payloads import read_limited
 from locales.catalog import Catalog
 
@@ -56,6 +73,7 @@ TEMPLATES = Jinja2Templates(env=jinja2.Environment(
     autoescape=True,  # every value is HTML-escaped: a person's words never become markup
     finalize=_visible_controls,
 ))
+TEMPLATES.env.filters.update(labels.FILTERS)
 MAX_FORM_BYTES = 256 * 1024
 MAX_TRACKED_LOGINS = 10_000  # failed-login keys kept in memory at most
 #: Sends a text to a person through their channel: (sender id, text, language).
@@ -63,6 +81,12 @@ MAX_TRACKED_LOGINS = 10_000  # failed-login keys kept in memory at most
 SendToPerson = Callable[[str, str, str, str], Awaitable[None]]
 MAX_FAILED_LOGINS = 5
 LOCKOUT_SECONDS = 15 * 60
+PER_PAGE = 25
+QUEUE_REFRESH_SECONDS = 60  # the queue reloads itself (no JavaScript: script-src 'none')
+#: Saved replies (locales/<lang>/desk.yml), in the order the desk offers them.
+TEMPLATE_KEYS = ("desk.template.received", "desk.template.call_you", "desk.template.bring_id",
+                 "desk.template.interpreter_booked")
+DEFAULT_WORKING_DAYS = 3
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "
                                "object-src 'none'; frame-ancestors 'none'; form-action 'self'",
@@ -73,182 +97,439 @@ SECURITY_HEADERS = {
 }
 
 
+@dataclass
+class Desk:
+    """What the desk's endpoints need, kept on the app's state."""
+
+    cases: CaseStore
+    translator: Translator
+    catalog: Catalog
+    send: SendToPerson
+    knowledge: KnowledgeBase | None = None
+    hours: OfficeHours | None = None
+    failures: dict[str, list[float]] = field(default_factory=dict)  # failed logins, for the lock-out
+
+
+def desk_of(request: Request) -> Desk:
+    return request.app.state.desk
+
+
+# -- pages and forms (shared by every endpoint) ---------------------------------------------------
+
+def csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+async def form_ok(request: Request) -> dict[str, str] | None:
+    """The posted form if it is small and carries the session's CSRF token."""
+    if await read_limited(request, MAX_FORM_BYTES) is None:
+        return None
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # no files
+    expected = request.session.get("csrf", "")
+    if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
+        return None
+    return form
+
+
+def page(request: Request, name: str, status: int = 200, **context: object) -> Response:
+    context.update(request=request, user=user(request), csrf=csrf(request))
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status, headers=SECURITY_HEADERS)
+
+
+# -- login and logout (accounts) ----------------------------------------------------------------
+# Kept together so that account work (sessions, lock-out, roles) can replace this block alone.
+
+def user(request: Request) -> str | None:
+    return request.session.get("user")
+
+
+def locked_out(failures: dict[str, list[float]], key: str, now: float) -> bool:
+    """After 5 failed logins in 15 minutes, that user (and address) waits."""
+    if len(failures) > MAX_TRACKED_LOGINS:  # random user names must not fill the memory
+        for stale in [k for k, times in failures.items() if not times or now - times[-1] >= LOCKOUT_SECONDS]:
+            del failures[stale]
+    recent = [t for t in failures.get(key, []) if now - t < LOCKOUT_SECONDS]
+    failures[key] = recent
+    return len(recent) >= MAX_FAILED_LOGINS
+
+
+def login_required(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def wrapped(request: Request) -> Response:
+        if not user(request):
+            return RedirectResponse("/desk/login", status_code=303)
+        return await handler(request)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+async def login(request: Request) -> Response:
+    if request.method == "GET":
+        return page(request, "login.html")
+    desk = desk_of(request)
+    form = await form_ok(request)
+    if form is None:
+        return page(request, "login.html", status=403, error="Skjemaet er utløpt. Prøv igjen.")
+    now = time.monotonic()
+    keys = [f"user:{form.get('username', '')}", f"ip:{request.client.host if request.client else ''}"]
+    if any(locked_out(desk.failures, k, now) for k in keys):
+        return page(request, "login.html", status=429, error="For mange forsøk. Vent 15 minutter.")
+    if not desk.cases.check_password(form.get("username", ""), form.get("password", "")):
+        for k in keys:
+            desk.failures.setdefault(k, []).append(now)
+        logger.info("Failed desk login")
+        return page(request, "login.html", status=401, error="Feil brukernavn eller passord.")
+    request.session.clear()
+    request.session["user"] = form["username"]
+    return RedirectResponse("/desk/", status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    if await form_ok(request) is not None:
+        request.session.clear()
+    return RedirectResponse("/desk/login", status_code=303)
+
+
+# -- the queue ------------------------------------------------------------------------------------
+
+def queue_filter(request: Request) -> QueueFilter:
+    """The queue's filters from the query string; unknown values are ignored."""
+    q = request.query_params
+    status = q.get("status", "active")
+    return QueueFilter(
+        status=status if status in ("active", "open", "claimed", "answered", "closed") else "active",
+        assignee=(user(request) or "") if q.get("mine") else "",
+        unassigned=bool(q.get("unassigned")),
+        language=q.get("language", "")[:20], topic=q.get("topic", "")[:40],
+        urgent=bool(q.get("urgent")), q=q.get("q", "")[:200])
+
+
+async def queue(request: Request) -> Response:
+    desk = desk_of(request)
+    wanted = queue_filter(request)
+    try:
+        number = int(request.query_params.get("page", "1"))
+    except ValueError:
+        number = 1
+    result = desk.cases.search(wanted, page=number, per_page=PER_PAGE)
+    now = dt.datetime.now(dt.timezone.utc)
+    for row in result.rows:
+        row["due"] = due(desk, row.get("waiting_since"))
+        row["overdue"] = row["due"] is not None and row["status"] != "closed" and now > row["due"]
+        row["question_title"] = answer_title(desk, row["facts"].get("question"))
+    params = {k: v for k, v in request.query_params.items() if k != "page" and v}
+    return page(request, "queue.html", result=result, wanted=wanted, params=params,
+                facets=desk.cases.facets(), waiting=desk.cases.waiting_messages(), refresh=QUEUE_REFRESH_SECONDS,
+                statuses=("active", "open", "claimed", "answered", "closed"))
+
+
+def due(desk: Desk, waiting_since: str | None) -> dt.datetime | None:
+    """When the person's oldest unanswered message was promised an answer."""
+    at = labels.parse(waiting_since)
+    if at is None or desk.hours is None:
+        return None
+    return desk.hours.answer_due(at)
+
+
+def answer_title(desk: Desk, answer_id: str | None) -> str | None:
+    """The Norwegian title of a knowledge-base answer (locales/nb/titles.yml)."""
+    if not answer_id:
+        return None
+    key = "title." + answer_id.replace("/", ".")
+    return desk.catalog.text(key, "nb") if desk.catalog.has(key) else answer_id
+
+
+# -- a case -----------------------------------------------------------------------------------------
+
+def find(request: Request) -> dict[str, Any] | None:
+    return desk_of(request).cases.get(request.path_params["reference"])
+
+
+def summary(desk: Desk, case: dict[str, Any]) -> dict[str, Any]:
+    """The case in Norwegian from what the assistant understood, not from
+    translation: readable for a Tigrinya case with no translation package."""
+    facts = json.loads(case["facts"]) if case.get("facts") else {}
+    lang = case["language"]
+    interpreter = ("Nei" if lang == "nb" else "Trolig ikke (engelsk)" if lang == "en"
+                   else f"Ja, tolk på {labels.language(lang)}")
+    municipality = facts.get("municipality") or (desk.knowledge.municipality.name if desk.knowledge else "–")
+    why = [labels.REASON[facts["reason"]]] if facts.get("reason") in labels.REASON else []
+    if facts.get("misunderstood") and facts.get("reason") != "offered":
+        why.append(f"Assistenten hadde misforstått {facts['misunderstood']} gang(er) før det.")
+    urgent_why = f"fare: {labels.danger(case['danger'])}" if case.get("danger") else ""
+    return {
+        "topic": labels.topic(facts.get("topic") or case["topic"]),
+        "question": answer_title(desk, facts.get("question")),
+        "answers_given": [answer_title(desk, a) for a in facts.get("answers_given", [])],
+        "language": labels.language(lang), "channel": labels.channel(case["channel"]),
+        "interpreter": interpreter, "municipality": municipality,
+        "reason": facts.get("reason"), "urgent": case["urgency"] == "urgent", "urgent_why": urgent_why, "why": why, "has_facts": bool(facts),
+    }
+
+
+def answer_choices(desk: Desk) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Knowledge-base answers by topic, with Norwegian names, for the insert menu."""
+    if desk.knowledge is None:
+        return []
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for answer_id in sorted(desk.knowledge.answers):
+        groups.setdefault(labels.topic(answer_id.split("/", 1)[0]), []).append(
+            (answer_id, answer_title(desk, answer_id) or answer_id))
+    return sorted(groups.items())
+
+
+def ready_reply(desk: Desk, case: dict[str, Any], source: str, days: int) -> tuple[str, str] | None:
+    """A reply that needs no translation: (text in the person's language,
+    the same in Norwegian) for `answer:<id>` (rendered as the assistant does,
+    municipality filled in) or `template:<key>`; None for anything else."""
+    kind, _, key = source.partition(":")
+    lang = case["language"]
+    if kind == "answer" and desk.knowledge is not None and key in desk.knowledge.answers:
+        return desk.knowledge.render(key, lang), desk.knowledge.render(key, "nb")
+    if kind == "template" and key in TEMPLATE_KEYS:
+        values = {"reference": case["reference"], "days": days}
+        return desk.catalog.text(key, lang, **values), desk.catalog.text(key, "nb", **values)
+    return None
+
+
+def working_days(form: dict[str, str]) -> int:
+    try:
+        return min(max(int(form.get("days", DEFAULT_WORKING_DAYS)), 1), 30)
+    except ValueError:
+        return DEFAULT_WORKING_DAYS
+
+
+def translatable(translator: Translator, lang: str) -> bool:
+    """Whether Norwegian can be machine-translated into `lang` (directly or through English)."""
+    pairs = translator.pairs()
+    return ("nb", lang) in pairs or {("nb", PIVOT), (PIVOT, lang)} <= pairs
+
+
+def case_page_response(request: Request, case: dict[str, Any], status: int = 200, **extra: object) -> Response:
+    desk = desk_of(request)
+    messages = desk.cases.messages(case["id"])
+    last_out = max((m["id"] for m in messages if m["direction"] == "out"), default=0)
+    waiting = [m for m in messages if m["direction"] == "in" and m["id"] > last_out]
+    promised = due(desk, waiting[0]["created"]) if waiting and case["status"] != "closed" else None
+    requests = [r for r in desk.cases.interpreter_requests() if r["case_id"] == case["id"]]
+    templates = [(key, desk.catalog.text(key, "nb", reference=case["reference"], days=DEFAULT_WORKING_DAYS))
+                 for key in TEMPLATE_KEYS if not (case.get("contact_caution") and key == "desk.template.call_you")]
+    return page(request, "case.html", status=status, case=case, messages=messages, summary=summary(desk, case),
+                notes=desk.cases.notes(case["id"]), history=desk.cases.audit_log(case["id"]),
+                colleagues=[c for c in desk.cases.caseworker_names() if c != user(request)],
+                answers=answer_choices(desk), templates=templates, promised=promised,
+                overdue=promised is not None and dt.datetime.now(dt.timezone.utc) > promised,
+                interpreter_requests=requests, translation=translatable(desk.translator, case["language"]),
+                **extra)
+
+
+async def case_page(request: Request) -> Response:
+    case = find(request)
+    if case is None:
+        return page(request, "missing.html", status=404)
+    return case_page_response(request, case)
+
+
+def case_action(handler: Callable[[Request, Desk, dict[str, Any], dict[str, str]], Awaitable[Response | None]]):
+    """A POST on a case: the case must exist and the form carry the CSRF
+    token; the handler returns a page, or None to go back to the case."""
+
+    async def endpoint(request: Request) -> Response:
+        case = find(request)
+        form = await form_ok(request)
+        if case is None:
+            return page(request, "missing.html", status=404)
+        if form is None:
+            return page(request, "missing.html", status=403)
+        response = await handler(request, desk_of(request), case, form)
+        return response or RedirectResponse(f"/desk/cases/{case['reference']}", status_code=303)
+
+    endpoint.__name__ = handler.__name__
+    return login_required(endpoint)
+
+
+@case_action
+async def claim(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    """Take the case. Someone else's case only after the warning page
+    (confirm=1 names whom the caseworker was warned about); if another
+    colleague took it meanwhile, the warning comes again."""
+    takeover_from = form.get("takeover_from", "") if form.get("confirm") == "1" else ""
+    try:
+        desk.cases.claim(case["id"], user(request) or "", takeover_from)
+    except Taken as taken:
+        return page(request, "taken.html", status=409, case=desk.cases.get(case["reference"]), holder=str(taken))
+    return None
+
+
+@case_action
+async def assign(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    try:
+        desk.cases.assign(case["id"], user(request) or "", form.get("assignee", ""))
+    except ValueError:
+        return case_page_response(request, case, status=422, error="Velg en kollega fra listen.")
+    return None
+
+
+@case_action
+async def release(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    desk.cases.release(case["id"], user(request) or "")
+    return None
+
+
+@case_action
+async def close(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    desk.cases.set_status(case["id"], "closed", user(request) or "")
+    return None
+
+
+@case_action
+async def note(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    """An internal note: stored for colleagues, never sent to the person."""
+    if not form.get("note", "").strip():
+        return case_page_response(request, case, status=422, note_error="Skriv et notat.")
+    desk.cases.add_note(case["id"], user(request) or "", form["note"])
+    return None
+
+
+@case_action
+async def insert(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    """Show a knowledge-base answer or saved reply in the person's language,
+    its Norwegian beside it, with a button to send it as is."""
+    source = form.get("source", "")
+    reply = ready_reply(desk, case, source, working_days(form))
+    if reply is None:
+        return case_page_response(request, case, status=422, insert_error="Velg et svar eller en mal.")
+    return case_page_response(request, case, ready={"source": source, "days": working_days(form),
+                                                    "text": reply[0], "text_nb": reply[1]})
+
+
+@case_action
+async def send_ready(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    """Send an inserted answer or saved reply as is: written in the person's
+    language by people, so not marked machine-translated. The text is made
+    again from the source named, never taken from the form."""
+    reply = ready_reply(desk, case, form.get("source", ""), working_days(form))
+    if reply is None:
+        return case_page_response(request, case, status=422, insert_error="Velg et svar eller en mal.")
+    text, text_nb = reply
+    message = f"{desk.catalog.text('case.reply_from_caseworker', case['language'])}\n\n{text}"
+    who = user(request) or ""
+    message_id = desk.cases.add_reply(case["id"], who, text_nb, message, machine_translated=False)
+    await desk.send(case["sender"], message, case["language"], f"case-reply:{message_id}")
+    return None
+
+
+@case_action
+async def preview(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    text_nb = form.get("text", "").strip()
+    if not text_nb:
+        return case_page_response(request, case, status=422, error="Skriv et svar.")
+    translated = await asyncio.to_thread(desk.translator.translate, text_nb, "nb", case["language"])
+    text_en = form.get("text_en", "").strip()
+    return page(request, "preview.html", case=case, text_nb=text_nb, text_en=text_en, translated=translated,
+                outgoing=outgoing(desk.catalog, case["language"], text_nb, translated, text_en))
+
+
+@case_action
+async def send(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
+    text_nb = form.get("text", "").strip()
+    if not text_nb:  # nothing to send: say so, send nothing
+        return case_page_response(request, case, status=422, error="Skriv et svar.")
+    translated = await asyncio.to_thread(desk.translator.translate, text_nb, "nb", case["language"])
+    message = outgoing(desk.catalog, case["language"], text_nb, translated, form.get("text_en", "").strip())
+    # recorded first: its id keys the send, so a retry never sends it twice
+    message_id = desk.cases.add_reply(case["id"], user(request) or "", text_nb, message,
+                                      machine_translated=translated is not None)
+    await desk.send(case["sender"], message, case["language"] if translated is not None else "nb",
+                    f"case-reply:{message_id}")
+    return None
+
+
+def outgoing(catalog: Catalog, language: str, text_nb: str, translated: str | None, text_en: str = "") -> str:
+    """What the person receives: the translation marked as machine-made,
+    or, with no translation package, the Norwegian (and the caseworker's
+    English, if given) with a note that an interpreter can be requested."""
+    if translated is not None and language != "nb":
+        return f"{catalog.text('case.reply_translated', language)}\n\n{translated}"
+    if language == "nb":
+        return text_nb
+    english = f"\n\nEnglish: {text_en}" if text_en else ""
+    return f"{catalog.text('case.reply_norwegian', language)}\n\n{text_nb}{english}"
+
+
+# -- interpreters and unanswered questions ---------------------------------------------------------
+
+async def interpreters(request: Request) -> Response:
+    return page(request, "interpreters.html", requests=desk_of(request).cases.interpreter_requests())
+
+
+async def decide(request: Request) -> Response:
+    desk = desk_of(request)
+    form = await form_ok(request)
+    if form is None:
+        return page(request, "missing.html", status=403)
+    wanted = int(request.path_params["request_id"])
+    row = next((r for r in desk.cases.interpreter_requests() if r["id"] == wanted), None)
+    if row is None:
+        return page(request, "missing.html", status=404)
+    confirmed = request.path_params["decision"] == "confirm"
+    text = (form.get("time", "") + " " + form.get("interpreter", "")).strip() if confirmed else form.get("reason", "")
+    if not text.strip():
+        return page(request, "interpreters.html", status=422, requests=desk.cases.interpreter_requests(),
+                    error="Fyll ut tid og tolk, eller en begrunnelse.")
+    try:
+        desk.cases.decide_interpreter_request(wanted, user(request) or "", confirmed, form.get("interpreter", ""),
+                                              form.get("time", ""), form.get("reason", ""))
+    except AlreadyDecided as decided:
+        return page(request, "interpreters.html", status=409, requests=desk.cases.interpreter_requests(),
+                    error=f"Denne forespørselen er allerede {labels.status(str(decided)).lower()}. "
+                          "Ingenting ble sendt.")
+    lang = row["language"]
+    header = desk.catalog.text("interp.confirmed" if confirmed else "interp.declined", lang, reference=row["reference"])
+    body = outgoing(desk.catalog, lang, text, await asyncio.to_thread(desk.translator.translate, text, "nb", lang))
+    await desk.send(row["sender"], f"{header}\n{body}", lang, f"interpreter:{wanted}")
+    return RedirectResponse("/desk/interpreters", status_code=303)
+
+
+async def unanswered(request: Request) -> Response:
+    cases = desk_of(request).cases
+    return page(request, "unanswered.html", summary=cases.unanswered_summary(), rows=cases.unanswered())
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> Response:
+    """A database locked too long: say so, and let the caseworker try again."""
+    logger.error("Desk storage unavailable: %s", type(exc).__name__)
+    return Response("Databasen er opptatt. Prøv igjen om litt.", status_code=503, headers={"Retry-After": "30"})
+
+
+ROUTES = [
+    Route("/login", login, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/", login_required(queue)),
+    Route("/unanswered", login_required(unanswered)),
+    Route("/interpreters", login_required(interpreters)),
+    Route("/interpreters/{request_id:int}/{decision:str}", login_required(decide), methods=["POST"]),
+    Route("/cases/{reference}", login_required(case_page)),
+    *[Route(f"/cases/{{reference}}/{handler.__name__.replace('_', '-')}", handler, methods=["POST"])
+      for handler in (claim, assign, release, close, note, insert, send_ready, preview, send)],
+]
+
+
 def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: SendToPerson, secret: str,
-             https_only: bool = False) -> Router:
-    """The desk's routes, wrapped in its session middleware."""
+             https_only: bool = False, knowledge: KnowledgeBase | None = None,
+             hours: OfficeHours | None = None) -> Starlette:
+    """The desk: its routes, its session middleware, its `Desk` on the state."""
     if len(secret) < 32:
         raise ValueError("DESK_SECRET must be at least 32 characters")
-
-    failures: dict[str, list[float]] = {}
-
-    def locked_out(key: str, now: float) -> bool:
-        """After 5 failed logins in 15 minutes, that user (and address) waits."""
-        if len(failures) > MAX_TRACKED_LOGINS:  # random user names must not fill the memory
-            for stale in [k for k, times in failures.items() if not times or now - times[-1] >= LOCKOUT_SECONDS]:
-                del failures[stale]
-        recent = [t for t in failures.get(key, []) if now - t < LOCKOUT_SECONDS]
-        failures[key] = recent
-        return len(recent) >= MAX_FAILED_LOGINS
-
-    def user(request: Request) -> str | None:
-        return request.session.get("user")
-
-    def csrf(request: Request) -> str:
-        token = request.session.get("csrf")
-        if not token:
-            token = secrets.token_urlsafe(32)
-            request.session["csrf"] = token
-        return token
-
-    async def form_ok(request: Request) -> dict[str, str] | None:
-        if await read_limited(request, MAX_FORM_BYTES) is None:
-            return None
-        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # no files
-        expected = request.session.get("csrf", "")
-        if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
-            return None
-        return form
-
-    def page(request: Request, name: str, status: int = 200, **context: object) -> Response:
-        context.update(request=request, user=user(request), csrf=csrf(request))
-        return TEMPLATES.TemplateResponse(request, name, context, status_code=status, headers=SECURITY_HEADERS)
-
-    def login_required(handler):  # type: ignore[no-untyped-def]
-        async def wrapped(request: Request) -> Response:
-            if not user(request):
-                return RedirectResponse("/desk/login", status_code=303)
-            return await handler(request)
-
-        return wrapped
-
-    async def login(request: Request) -> Response:
-        if request.method == "GET":
-            return page(request, "login.html")
-        form = await form_ok(request)
-        if form is None:
-            return page(request, "login.html", status=403, error="Skjemaet er utløpt. Prøv igjen.")
-        now = time.monotonic()
-        keys = [f"user:{form.get('username', '')}", f"ip:{request.client.host if request.client else ''}"]
-        if any(locked_out(k, now) for k in keys):
-            return page(request, "login.html", status=429, error="For mange forsøk. Vent 15 minutter.")
-        if not cases.check_password(form.get("username", ""), form.get("password", "")):
-            for k in keys:
-                failures.setdefault(k, []).append(now)
-            logger.info("Failed desk login")
-            return page(request, "login.html", status=401, error="Feil brukernavn eller passord.")
-        request.session.clear()
-        request.session["user"] = form["username"]
-        return RedirectResponse("/desk/", status_code=303)
-
-    async def logout(request: Request) -> Response:
-        if await form_ok(request) is not None:
-            request.session.clear()
-        return RedirectResponse("/desk/login", status_code=303)
-
-    async def queue(request: Request) -> Response:
-        return page(request, "queue.html", cases=cases.queue())
-
-    def find(request: Request) -> dict | None:
-        return cases.get(request.path_params["reference"])
-
-    async def case_page(request: Request) -> Response:
-        case = find(request)
-        if case is None:
-            return page(request, "missing.html", status=404)
-        return page(request, "case.html", case=case, messages=cases.messages(case["id"]))
-
-    async def act(request: Request) -> Response:
-        case = find(request)
-        form = await form_ok(request)
-        if case is None:
-            return page(request, "missing.html", status=404)
-        if form is None:
-            return page(request, "missing.html", status=403)
-        action = request.path_params["action"]
-        who = user(request) or ""
-        if action == "claim":
-            cases.set_status(case["id"], "claimed", who, assignee=who)
-        elif action == "close":
-            cases.set_status(case["id"], "closed", who)
-        elif action == "preview":
-            text_nb = form.get("text", "").strip()
-            if not text_nb:
-                return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
-                            error="Skriv et svar.")
-            translated = await asyncio.to_thread(translator.translate, text_nb, "nb", case["language"])
-            text_en = form.get("text_en", "").strip()
-            return page(request, "preview.html", case=case, text_nb=text_nb, text_en=text_en, translated=translated,
-                        outgoing=outgoing(case["language"], text_nb, translated, text_en))
-        elif action == "send":
-            text_nb = form.get("text", "").strip()
-            if not text_nb:  # nothing to send: say so, send nothing
-                return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
-                            error="Skriv et svar.")
-            translated = await asyncio.to_thread(translator.translate, text_nb, "nb", case["language"])
-            message = outgoing(case["language"], text_nb, translated, form.get("text_en", "").strip())
-            # recorded first: its id keys the send, so a retry never sends it twice
-            message_id = cases.add_reply(case["id"], who, text_nb, message, machine_translated=translated is not None)
-            await send(case["sender"], message, case["language"] if translated is not None else "nb",
-                       f"case-reply:{message_id}")
-        return RedirectResponse(f"/desk/cases/{case['reference']}", status_code=303)
-
-    def outgoing(language: str, text_nb: str, translated: str | None, text_en: str = "") -> str:
-        """What the person receives: the translation marked as machine-made,
-        or, with no translation package, the Norwegian (and the caseworker's
-        English, if given) with a note that an interpreter can be requested."""
-        if translated is not None and language != "nb":
-            return f"{catalog.text('case.reply_translated', language)}\n\n{translated}"
-        if language == "nb":
-            return text_nb
-        english = f"\n\nEnglish: {text_en}" if text_en else ""
-        return f"{catalog.text('case.reply_norwegian', language)}\n\n{text_nb}{english}"
-
-    async def interpreters(request: Request) -> Response:
-        return page(request, "interpreters.html", requests=cases.interpreter_requests())
-
-    async def decide(request: Request) -> Response:
-        form = await form_ok(request)
-        if form is None:
-            return page(request, "missing.html", status=403)
-        wanted = int(request.path_params["request_id"])
-        row = next((r for r in cases.interpreter_requests() if r["id"] == wanted), None)
-        if row is None:
-            return page(request, "missing.html", status=404)
-        confirmed = request.path_params["decision"] == "confirm"
-        note = (form.get("time", "") + " " + form.get("interpreter", "")).strip() if confirmed else form.get("reason", "")
-        if not note.strip():
-            return page(request, "interpreters.html", status=422, requests=cases.interpreter_requests(),
-                        error="Fyll ut tid og tolk, eller en begrunnelse.")
-        try:
-            cases.decide_interpreter_request(wanted, user(request) or "", confirmed, form.get("interpreter", ""),
-                                             form.get("time", ""), form.get("reason", ""))
-        except AlreadyDecided as decided:
-            status = {"confirmed": "bekreftet", "declined": "avslått"}.get(str(decided), str(decided))
-            return page(request, "interpreters.html", status=409, requests=cases.interpreter_requests(),
-                        error=f"Denne forespørselen er allerede {status}. Ingenting ble sendt.")
-        lang = row["language"]
-        header = catalog.text("interp.confirmed" if confirmed else "interp.declined", lang, reference=row["reference"])
-        body = outgoing(lang, note, await asyncio.to_thread(translator.translate, note, "nb", lang))
-        await send(row["sender"], f"{header}\n{body}", lang, f"interpreter:{wanted}")
-        return RedirectResponse("/desk/interpreters", status_code=303)
-
-    async def unanswered(request: Request) -> Response:
-        return page(request, "unanswered.html", summary=cases.unanswered_summary(), rows=cases.unanswered())
-
-    routes = [
-        Route("/login", login, methods=["GET", "POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/", login_required(queue)),
-        Route("/unanswered", login_required(unanswered)),
-        Route("/interpreters", login_required(interpreters)),
-        Route("/interpreters/{request_id:int}/{decision:str}", login_required(decide), methods=["POST"]),
-        Route("/cases/{reference}", login_required(case_page)),
-        Route("/cases/{reference}/{action:str}", login_required(act), methods=["POST"]),
-    ]
-    inner = Router(routes=routes)
-    return Router(routes=[Mount("/", app=inner, middleware=[Middleware(
-        SessionMiddleware, secret_key=secret, session_cookie="desk_session", same_site="strict",
-        https_only=https_only, max_age=8 * 3600)])])
+    app = Starlette(routes=ROUTES, exception_handlers={sqlite3.OperationalError: storage_unavailable},
+                    middleware=[Middleware(SessionMiddleware, secret_key=secret, session_cookie="desk_session",
+                                           same_site="strict", https_only=https_only, max_age=8 * 3600)])
+    app.state.desk = Desk(cases, translator, catalog, send, knowledge, hours)
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:

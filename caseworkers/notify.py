@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from caseworkers import labels
 from caseworkers.cases import CaseStore
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,8 @@ Post = Callable[[str], Awaitable[None]]
 
 def notice(case: dict[str, Any], desk_url: str) -> str:
     flag = "HASTER: " if case["urgency"] == "urgent" else ""
-    return (f"{flag}Ny sak {case['reference']} · tema {case['topic']} · språk {case['language']}\n"
+    return (f"{flag}Ny sak {case['reference']} · tema {labels.topic(case['topic'])} · "
+            f"språk {labels.language(case['language'])}\n"
             f"{desk_url.rstrip('/')}/cases/{case['reference']}")
 
 

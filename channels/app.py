@@ -22,6 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from actions.knowledge import KnowledgeBase
+from actions.municipality import Municipality
+from actions.office_hours import OfficeHours
 from caseworkers.cases import CaseStore
 from caseworkers.desk import desk_app
 from caseworkers.notify import notify_new_cases
@@ -118,8 +121,10 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     secret = settings.desk_secret or secrets.token_urlsafe(48)
     if not settings.desk_secret:
         logger.info("DESK_SECRET not set: desk sessions last until this process stops")
+    knowledge = KnowledgeBase.load(settings.knowledge_file, catalog, Municipality.load(settings.municipality_file))
+    hours = OfficeHours.parse(settings.office_hours, settings.timezone)
     routes.append(Mount("/desk", app=desk_app(cases, translator, catalog, send_to_person, secret,
-                                              settings.desk_https_only)))
+                                              settings.desk_https_only, knowledge, hours)))
 
 
     async def post_to_caseworkers(text: str) -> None:

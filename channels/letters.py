@@ -67,7 +67,8 @@ class LetterDesk:
         case, _ = self.cases.open_case(sender=sender, channel=case_channel(sender), language=lang, topic=topic,
                                        text=explanation.summary_nb,
                                        text_nb=f"Brev fra personen. {explanation.summary_nb}\n\n"
-                                               f"{explanation.norwegian_text}")
+                                               f"{explanation.norwegian_text}",
+                                       facts={"topic": topic, "question": explanation.answer_id, "reason": "letter"})
         return Reply(self.catalog.text("letter.sent", lang, reference=case["reference"]), language=lang)
 
     def forget(self, sender: str) -> None:

@@ -97,14 +97,14 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
         page.click(f"text={normal['reference']}")
         assert "صاحب البيت ما رد علي" in page.inner_text("main")
         page.click("#claim")
-        assert page.inner_text("#status") == "claimed"
+        assert page.inner_text("#status") == "Under behandling"
         page.fill("#reply", "Vi ringer deg i morgen klokka 10.")
         page.fill("#reply_en", "We will call you tomorrow at 10.")
         page.click("#preview")
         outgoing = page.inner_text("#outgoing")
         assert outgoing.startswith(CATALOG.text("case.reply_norwegian", "ar"))  # no ar package installed
         page.click("#send")
-        assert page.inner_text("#status") == "answered"
+        assert page.inner_text("#status") == "Besvart"
         page.screenshot(path=str(ROOT / "var" / "desk-case.png"), full_page=True)
         page.click("#close")
         page.goto(f"{server.url}/desk/")
@@ -116,7 +116,7 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
         block.locator("input.time").fill("24.11 kl. 10")
         block.locator("input.interpreter").fill("Tolk Ali")
         block.locator("button.confirm").click()
-        assert "confirmed" in page.locator(f"#request-{request_id}").inner_text()
+        assert "Bekreftet" in page.locator(f"#request-{request_id}").inner_text()
         browser.close()
     inbox = read_inbox(server.url, "person2")
     assert "Vi ringer deg i morgen klokka 10." in inbox[0]["text"]
@@ -212,3 +212,106 @@ def test_reply_is_machine_translated_when_a_package_is_installed(tmp_path: Path)
         sent = read_inbox(server.url, "p3")
     assert sent[0]["text"].startswith(CATALOG.text("case.reply_translated", "so"))
     assert cases.messages(case["id"])[-1]["machine_translated"] == 1
+
+
+# -- the helpdesk in a real browser ------------------------------------------------------------------
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+
+
+def launch(p):  # type: ignore[no-untyped-def]
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    return p.chromium.launch(executable_path=chromium, headless=True, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+
+
+def browser_login(page, url: str, name: str = "kari") -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{url}/desk/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def overflow(page) -> int:  # type: ignore[no-untyped-def]
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+TI_FACTS = {"topic": "housing", "question": "housing/landlord_problems", "answers_given": ["housing/deposit"],
+            "reason": "offered", "misunderstood": 2, "municipality": "Bærum"}
+
+
+def test_a_tigrinya_case_is_read_and_answered_in_tigrinya_without_translation(desk) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, cases, _ = desk
+    case, _ = cases.open_case(sender="web:ti7", channel="web", language="ti", topic="housing",
+                              text="ዋና ገዛ ንኽልተ ሰሙን ኣይመለሰለይን፡ ማይ ውዑይ የለን", facts=TI_FACTS)
+    cases.open_case(sender="sms:+4790000001", channel="sms", language="so", topic="emergency", text="caawin",
+                    urgent=True, danger="violence")
+    cases.open_case(sender="tg:5", channel="tg", language="ar", topic="nav", text="متى يأتي الدعم؟")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport=PHONE)
+        browser_login(page, server.url)
+        assert page.title() == "(3) Kø – Nabo"
+        assert overflow(page) <= 390
+        page.screenshot(path=str(SCREENSHOTS / "desk-queue-phone.png"), full_page=True)
+        page.click(f"text={case['reference']}")
+        summary = page.inner_text("#summary")
+        for words in ("Bolig", "Problemer med utleier", "Depositum", "tigrinja", "Ja, tolk på tigrinja", "Bærum"):
+            assert words in summary, words
+        assert "maskinoversatt" not in summary
+        assert overflow(page) <= 390
+        page.select_option("#source", "answer:housing/landlord_problems")
+        page.click("#insert")
+        from actions.knowledge import knowledge
+
+        assert page.inner_text("#ready-text") == knowledge().render("housing/landlord_problems", "ti")
+        assert page.inner_text("#ready-nb") == knowledge().render("housing/landlord_problems", "nb")
+        assert overflow(page) <= 390
+        page.screenshot(path=str(SCREENSHOTS / "desk-case-phone.png"), full_page=True)
+        page.click("#send-ready")
+        assert "sendt som skrevet" in page.inner_text("main")
+        wide = browser.new_page(viewport={"width": 1280, "height": 900})
+        browser_login(wide, server.url)
+        wide.click(f"text={case['reference']}")
+        wide.screenshot(path=str(SCREENSHOTS / "desk-case.png"), full_page=True)
+        browser.close()
+    told = read_inbox(server.url, "ti7")
+    assert told[0]["text"].startswith(CATALOG.text("case.reply_from_caseworker", "ti"))
+    assert cases.messages(case["id"])[-1]["machine_translated"] == 0
+
+
+def test_two_caseworkers_race_for_a_case_and_the_second_is_warned(desk) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, cases, _ = desk
+    cases.create_caseworker("ola", PASSWORD)
+    case, _ = cases.open_case(sender="web:race", channel="web", language="ar", topic="nav", text="سؤال")
+    with sync_playwright() as p:
+        browser = launch(p)
+        kari, ola = browser.new_context().new_page(), browser.new_context(viewport=PHONE).new_page()
+        browser_login(kari, server.url, "kari")
+        browser_login(ola, server.url, "ola")
+        for page in (kari, ola):  # both see the case unassigned
+            page.goto(f"{server.url}/desk/cases/{case['reference']}")
+            assert "ingen behandler" in page.inner_text("#summary")
+        kari.click("#claim")
+        assert kari.inner_text("#assignee") == "kari"
+        ola.click("#claim")  # too late: a warning, not a silent take-over
+        assert "kari har denne saken" in ola.inner_text("#taken")
+        assert overflow(ola) <= 390
+        assert cases.get(case["reference"])["assignee"] == "kari"
+        ola.click("#takeover")
+        assert ola.inner_text("#assignee") == "ola"
+        assert "ola tok saken fra kari" in ola.inner_text("#history")
+        cases.add_interpreter_request(case["id"], json.dumps({"appointment": "fastlege", "place": "Sandvika",
+                                                              "mode": "in_person", "notes": "x" * 300}))
+        cases.record_unanswered("ar", "nav", "س" * 400, None)
+        for path in ("/desk/interpreters", "/desk/unanswered", "/desk/?status=closed", "/desk/?q=nothing"):
+            ola.goto(server.url + path)
+            assert overflow(ola) <= 390, path
+        browser.close()
