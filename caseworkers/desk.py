@@ -111,7 +111,7 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
             return None
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # no files
         expected = csrf(request)
-        if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
+        if not expected or not hmac.compare_digest(form.get("csrf", "").encode(), expected.encode()):
             return None
         return form
 
@@ -144,7 +144,7 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         return wrapped
 
     async def login(request: Request) -> Response:
-        if request.method == "GET":
+        if request.method != "POST":  # GET, HEAD
             return page(request, "login.html")
         form = await form_ok(request)
         if form is None:
@@ -177,7 +177,7 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
 
     async def password(request: Request) -> Response:
         """A caseworker changes their own password; their other sessions end."""
-        if request.method == "GET":
+        if request.method != "POST":  # GET, HEAD
             return page(request, "password.html")
         form = await form_ok(request)
         if form is None:
@@ -195,7 +195,7 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
 
     async def manage_accounts(request: Request) -> Response:
         """The admin's page: create accounts, disable/enable, roles, password resets."""
-        if request.method == "GET":
+        if request.method != "POST":  # GET, HEAD
             return accounts_page(request)
         form = await form_ok(request)
         if form is None:

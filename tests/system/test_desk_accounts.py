@@ -216,3 +216,15 @@ def read_inbox(client: TestClient, sender: str) -> list[dict]:
     got = client.post("/api/inbox", json={"sender": sender, "ack": []}).json()["messages"]
     client.post("/api/inbox", json={"sender": sender, "ack": [m["id"] for m in got]})
     return got
+
+
+def test_head_requests_and_a_non_ascii_csrf_token_are_answered_not_crashed(desk) -> None:
+    app, _ = desk
+    anne = TestClient(app)
+    login(anne, "anne", ADMIN_PASSWORD)
+    assert anne.head("/desk/accounts").status_code == 200 and anne.head("/desk/password").status_code == 200
+    assert TestClient(app).head("/desk/login").status_code == 200
+    r = TestClient(app).post("/desk/login", data={"csrf": "æøå", "username": "kari", "password": KARI_PASSWORD})
+    assert r.status_code == 403
+    refused = anne.post("/desk/accounts/create", data={"csrf": "\u00e6" * 43, "username": "mallory"})
+    assert refused.status_code == 403 and "Skjemaet er utløpt" in refused.text
