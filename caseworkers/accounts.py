@@ -275,15 +275,16 @@ class Accounts:
                                      [address_key, since]).fetchone()[0]
         return by_user >= MAX_USER_FAILURES or by_address >= MAX_ADDRESS_FAILURES
 
-    def record_failure(self, username: str, address: str, locked: bool = False) -> None:
+    def record_failure(self, username: str, address: str) -> None:
+        """A wrong password or unknown user. (Attempts while locked out are
+        only logged by the desk: they neither extend the lock nor fill the
+        audit log.)"""
         user_key, address_key = self.keys(username, address)
         now = self.clock()
         with self.cases._lock, self.db.conn:
             self.db.execute("delete from login_failures where at <= ?", [now - LOCKOUT_WINDOW])
-            if not locked:  # attempts while locked do not extend the lock
-                self.db["login_failures"].insert({"at": now, "user_key": user_key, "address_key": address_key})
-            self.cases._audit("desk", "login locked out" if locked else "login failed", None,
-                              {"user": user_key, "address": address_key})
+            self.db["login_failures"].insert({"at": now, "user_key": user_key, "address_key": address_key})
+            self.cases._audit("desk", "login failed", None, {"user": user_key, "address": address_key})
 
     def record_success(self, username: str, address: str) -> None:
         user_key, address_key = self.keys(username, address)

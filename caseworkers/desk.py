@@ -152,7 +152,6 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         username, password = form.get("username", "")[:200], form.get("password", "")[:1000]
         address = request.client.host if request.client else ""
         if accounts.locked_out(username, address):
-            accounts.record_failure(username, address, locked=True)
             logger.info("Desk login refused (locked out): user %s from %s", *accounts.keys(username, address))
             return page(request, "login.html", status=429, error="For mange forsøk. Vent 15 minutter.")
         if await asyncio.to_thread(accounts.verify, username, password) is None:  # scrypt: off the event loop
