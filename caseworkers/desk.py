@@ -282,7 +282,8 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
     def interpreters_page(request: Request, status: int = 200, error: str = "") -> Response:
         languages = [(code, appointments.language_name(code, "nb")) for code in appointments.INTERPRETER_LANGUAGES]
         return page(request, "interpreters.html", status=status, requests=cases.interpreter_requests(),
-                    languages=languages, today=dt.datetime.now(zone).date().isoformat(), error=error)
+                    languages=languages, language_names=dict(languages),
+                    today=dt.datetime.now(zone).date().isoformat(), error=error)
 
     async def interpreters(request: Request) -> Response:
         return interpreters_page(request)

@@ -228,3 +228,55 @@ def test_head_requests_and_a_non_ascii_csrf_token_are_answered_not_crashed(desk)
     assert r.status_code == 403
     refused = anne.post("/desk/accounts/create", data={"csrf": "\u00e6" * 43, "username": "mallory"})
     assert refused.status_code == 403 and "Skjemaet er utløpt" in refused.text
+
+
+def test_two_browser_tabs_and_a_copied_cookie_in_chromium(tmp_path: Path) -> None:
+    """The same in a real browser: the form's date and time inputs, a stale
+    second tab, and a session cookie copied into another browser."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.fakes.servers import LoopbackServer
+
+    app, cases = server(tmp_path)
+    case, _ = cases.open_case(sender="web:person-ar", channel="web", language="ar", topic="interpreter", text="مترجم")
+    request_id = cases.add_interpreter_request(case["id"], json.dumps({"appointment": "nav", "place": "NAV Bærum",
+                                                                      "date": DAY, "language": "ar"}))
+    with LoopbackServer(app) as live, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                          "--disable-background-networking", "--disable-component-update",
+                                          "--disable-sync"])
+        context = browser.new_context()
+        first = context.new_page()
+        first.goto(f"{live.url}/desk/login")
+        first.fill("input[name=username]", "kari")
+        first.fill("input[name=password]", KARI_PASSWORD)
+        first.click("button[type=submit]")
+        second = context.new_page()
+        for tab in (first, second):
+            tab.goto(f"{live.url}/desk/interpreters")
+        block = first.locator(f"#request-{request_id}")
+        block.locator("input.time").fill("14:45")
+        block.locator("button.confirm").click()
+        assert first.locator(f"#request-{request_id}").get_attribute("data-status") == "confirmed"
+        stale = second.locator(f"#request-{request_id}")
+        stale.locator("input.reason").fill("Ingen ledig tolk")
+        stale.locator("button.decline").click()
+        assert "allerede avgjort av kari (bekreftet)" in second.inner_text("[role=alert]")
+
+        copied = context.cookies()
+        assert [c["path"] for c in copied if c["name"] == "desk_session"] == ["/desk"]
+        first.click("text=Logg ut")
+        other = browser.new_context()
+        other.add_cookies([c for c in copied if c["name"] == "desk_session"])
+        thief = other.new_page()
+        thief.goto(f"{live.url}/desk/interpreters")
+        assert thief.url.endswith("/desk/login")
+        browser.close()
+    row = cases.interpreter_request(request_id)
+    assert (row["status"], row["appointment_date"], row["appointment_time"], row["place"]) == (
+        "confirmed", DAY, "14:45", "NAV Bærum")
+    told = read_inbox(TestClient(app), "person-ar")
+    assert [m["text"] for m in told] == [confirmation(CATALOG, row, "ar")]
