@@ -166,3 +166,16 @@ def test_an_appointment_is_decided_and_cancelled_once_and_says_by_whom() -> None
     assert (again.value.status, again.value.by) == ("cancelled", "ola")
     row = cases.interpreter_request(request_id)
     assert (row["status"], row["reason"], row["appointment_time"]) == ("cancelled", "Legen er syk", "09:30")
+
+
+def test_a_person_who_erased_their_data_gets_no_reminder_and_the_place_is_gone() -> None:
+    from core.senders import channel_of
+
+    cases, request_id = store_with_appointment()
+    cases.forget("sms:+4790000001")
+    assert cases.interpreter_request(request_id)["place"] is None
+    outbox = Outbox()
+    reachable = {"sms", "telegram", "web"}
+    assert asyncio.run(send_reminders(cases, CATALOG, outbox, DAY_BEFORE,
+                                      lambda sender: channel_of(sender) in reachable)) == 0
+    assert outbox.sent == []
