@@ -159,6 +159,8 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
             logger.info("Failed desk login: user %s from %s", *accounts.keys(username, address))
             return page(request, "login.html", status=401, error="Feil brukernavn eller passord.")
         accounts.record_success(username, address)
+        if session(request):  # logged in again in this browser: the old session ends
+            accounts.end_session(request.cookies.get(SESSION_COOKIE, ""))
         response = RedirectResponse("/desk/", status_code=303)
         set_cookie(response, SESSION_COOKIE, accounts.start_session(username), "/desk")
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/desk/login")

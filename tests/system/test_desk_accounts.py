@@ -81,6 +81,11 @@ def test_a_copied_cookie_is_refused_after_logout(desk) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/desk/login"
     assert tab.get("/desk/", follow_redirects=False).status_code == 303
 
+    login(tab)  # logging in again in the same browser ends the session it had
+    before = tab.cookies["desk_session"]
+    login(tab)
+    assert TestClient(app, cookies={"desk_session": before}).get("/desk/", follow_redirects=False).status_code == 303
+
 
 def test_one_locked_out_caseworker_does_not_lock_out_a_colleague_at_the_same_address(desk) -> None:
     app, cases = desk
