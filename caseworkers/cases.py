@@ -9,8 +9,6 @@ it. References are short and readable on a phone ("K-7Q4M2X").
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -19,31 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
+from caseworkers import accounts
 from core.db import check_writable, migration, open_database
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Dangers in which contacting the person unasked could endanger them.
 CAUTION_DANGERS = frozenset({"violence", "child"})
 STATUSES = ("open", "claimed", "answered", "closed")
 URGENCY_ORDER = {"urgent": 0, "normal": 1}
-_DUMMY = "scrypt$16384$8$1$00$00"  # checked for unknown users, so timing does not reveal them
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud on the phone
-
-
-def hash_password(password: str) -> str:
-    """scrypt (standard library), random salt, parameters stored with the hash."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        _, n, r, p, salt, digest = stored.split("$")
-        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(candidate.hex(), digest)
 
 
 def now() -> str:
@@ -55,7 +39,22 @@ def new_reference() -> str:
 
 
 class AlreadyDecided(Exception):
-    """The interpreter request was decided before (its status is the message)."""
+    """The interpreter request was decided before (its status is the message;
+    `by` is the caseworker who decided it)."""
+
+    def __init__(self, status: str, by: str = "") -> None:
+        super().__init__(status)
+        self.status, self.by = status, by
+
+
+def add_interpreter_appointments(db: sqlite_utils.Database) -> None:
+    """Interpreter requests get a structured appointment (date, time, place,
+    the interpreter and their language), who decided, and the key of the
+    reminder sent, so a restart never sends it twice."""
+    table = db["interpreter_requests"]
+    for column in ("appointment_date", "appointment_time", "place", "interpreter_language", "decided_by",
+                   "reminded"):
+        table.add_column(column, str)
 
 
 class Taken(Exception):
@@ -153,6 +152,9 @@ class CaseStore:
             if version < 3:  # the kind of danger of an urgent case, and whether contact must be asked first
                 self.db["cases"].add_column("danger", str)
                 self.db["cases"].add_column("contact_caution", int)
+            if version < 4:  # accounts with roles, server-side desk sessions, lock-out; structured appointments
+                accounts.create_tables(self.db)
+                add_interpreter_appointments(self.db)
             self._migrate_desk()
 
     def _migrate_desk(self) -> None:
@@ -355,17 +357,14 @@ class CaseStore:
         return [r["username"] for r in self.db["caseworkers"].rows_where(order_by="username")]
 
     # -- caseworker accounts ---------------------------------------------------------
-    def create_caseworker(self, username: str, password: str) -> None:
-        if not username or len(password) < 12:
-            raise ValueError("a username and a password of at least 12 characters are needed")
-        with self._lock, self.db.conn:
-            self.db["caseworkers"].upsert({"username": username, "password": hash_password(password),
-                                           "created": now()}, pk="username")
-            self._audit("admin", "account", None, {"username": username})
+    # (roles, sessions and lock-out: caseworkers/accounts.py)
+    def create_caseworker(self, username: str, password: str, admin: bool = False) -> str:
+        """Create an account, or give an existing one a new password (the CLI).
+        The first account is an admin. Returns its role."""
+        return accounts.Accounts(self).create(username, password, accounts.ADMIN if admin else None, replace=True)
 
     def check_password(self, username: str, password: str) -> bool:
-        rows = list(self.db["caseworkers"].rows_where("username = ?", [username]))
-        return verify_password(password, rows[0]["password"]) if rows else verify_password(password, _DUMMY)
+        return accounts.Accounts(self).verify(username, password) is not None
 
     # -- what the assistant could not answer -------------------------------------------
     def record_unanswered(self, language: str, topic: str, text: str, text_nb: str | None) -> None:
@@ -399,20 +398,59 @@ class CaseStore:
             row["details"] = json.loads(row["details"] or "{}")
         return rows
 
-    def decide_interpreter_request(self, request_id: int, actor: str, confirmed: bool, interpreter: str = "",
-                                   time: str = "", reason: str = "") -> dict[str, Any]:
+    def interpreter_request(self, request_id: int) -> dict[str, Any] | None:
+        return next((r for r in self.interpreter_requests() if r["id"] == request_id), None)
+
+    def decide_interpreter_request(self, request_id: int, actor: str, confirmed: bool,
+                                   appointment: dict[str, str] | None = None, reason: str = "") -> dict[str, Any]:
         """Decide a request once: a second decision (a stale tab, a colleague
-        at the same time) raises AlreadyDecided and changes nothing."""
+        at the same time) raises AlreadyDecided and changes nothing.
+        `appointment` (when confirmed): appointment_date (ISO), appointment_time
+        (HH:MM), place, interpreter, interpreter_language."""
+        fields = {key: (appointment or {}).get(key, "") for key in
+                  ("appointment_date", "appointment_time", "place", "interpreter", "interpreter_language")}
         with self._lock, self.db.conn:
             changed = self.db.execute(
-                "update interpreter_requests set status = ?, interpreter = ?, time = ?, reason = ?, updated = ?"
+                "update interpreter_requests set status = ?, appointment_date = ?, appointment_time = ?, place = ?,"
+                " interpreter = ?, interpreter_language = ?, reason = ?, decided_by = ?, updated = ?"
                 " where id = ? and status = 'requested'",
-                ["confirmed" if confirmed else "declined", interpreter, time, reason, now(), request_id]).rowcount
+                ["confirmed" if confirmed else "declined", *fields.values(), reason, actor, now(),
+                 request_id]).rowcount
             row = self.db["interpreter_requests"].get(request_id)
             if not changed:
-                raise AlreadyDecided(row["status"])
+                raise AlreadyDecided(row["status"], row.get("decided_by") or "")
             self._audit(actor, "interpreter confirmed" if confirmed else "interpreter declined", row["case_id"])
             return row
+
+    def cancel_interpreter_request(self, request_id: int, actor: str, reason: str = "") -> dict[str, Any]:
+        """Cancel a confirmed appointment, once (AlreadyDecided otherwise)."""
+        with self._lock, self.db.conn:
+            changed = self.db.execute(
+                "update interpreter_requests set status = 'cancelled', reason = ?, decided_by = ?, updated = ?"
+                " where id = ? and status = 'confirmed'", [reason, actor, now(), request_id]).rowcount
+            row = self.db["interpreter_requests"].get(request_id)
+            if not changed:
+                raise AlreadyDecided(row["status"], row.get("decided_by") or "")
+            self._audit(actor, "interpreter cancelled", row["case_id"])
+            return row
+
+    def appointments_on(self, day: str) -> list[dict[str, Any]]:
+        """Confirmed appointments on `day` (ISO date), with their case."""
+        return [r for r in self.interpreter_requests() if r["status"] == "confirmed" and r["appointment_date"] == day]
+
+    def claim_reminder(self, request_id: int, key: str) -> bool:
+        """Mark a reminder as sent before sending it; only one process, and
+        one round, wins (a restart finds it marked and does not resend)."""
+        with self._lock, self.db.conn:
+            return self.db.execute(
+                "update interpreter_requests set reminded = ? where id = ? and status = 'confirmed'"
+                " and (reminded is null or reminded != ?)", [key, request_id, key]).rowcount == 1
+
+    def release_reminder(self, request_id: int, key: str) -> None:
+        """The send failed: the next round tries again."""
+        with self._lock, self.db.conn:
+            self.db.execute("update interpreter_requests set reminded = null where id = ? and reminded = ?",
+                            [request_id, key])
 
     # -- privacy -----------------------------------------------------------------------
     def forget(self, sender: str) -> int:
@@ -426,7 +464,8 @@ class CaseStore:
                                                   "text_nb": None, "excerpt": None})
                 self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?",
                                 [case_id])
-                self.db.execute("update interpreter_requests set details = '{}' where case_id = ?", [case_id])
+                self.db.execute("update interpreter_requests set details = '{}', place = null where case_id = ?",
+                                [case_id])
                 self._audit("person", "erased", case_id)
             return len(ids)
 

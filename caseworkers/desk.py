@@ -1,9 +1,11 @@
 """The caseworker desk: a small web application on localhost, hosted by
 channels.app under /desk.
 
-Every page is behind login (accounts with scrypt-hashed passwords, created
-with `python -m caseworkers.desk create-user NAME`), the session is a signed cookie
-(HttpOnly, SameSite=Strict) and every form carries a CSRF token.
+Every page is behind login (accounts with scrypt-hashed passwords and a
+role, admin or caseworker: caseworkers/accounts.py; the first admin is made
+with `python -m caseworkers.desk create-user NAME`). The session lives in the
+case database and the cookie (HttpOnly, SameSite=Strict, Path=/desk) holds
+only its random id; every form carries a CSRF token.
 
 The queue filters, searches and pages the cases (urgent and longest waiting
 first), shows local times, ages and answers overdue against what the person
@@ -31,17 +33,15 @@ import re
 import secrets
 import sqlite3
 import sys
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -49,7 +49,8 @@ from starlette.templating import Jinja2Templates
 
 from actions.knowledge import KnowledgeBase
 from actions.office_hours import OfficeHours
-from caseworkers import labels
+from caseworkers import appointments, labels
+from caseworkers.accounts import ADMIN, ROLES, AccountError, Accounts
 from caseworkers.cases import AlreadyDecided, CaseStore, QueueFilter, Taken
 from caseworkers.translate import PIVOT, Translator
 from core.payloads import read_limited
@@ -75,12 +76,11 @@ TEMPLATES = Jinja2Templates(env=jinja2.Environment(
 ))
 TEMPLATES.env.filters.update(labels.FILTERS)
 MAX_FORM_BYTES = 256 * 1024
-MAX_TRACKED_LOGINS = 10_000  # failed-login keys kept in memory at most
+SESSION_COOKIE = "desk_session"
+LOGIN_CSRF_COOKIE = "desk_login_csrf"  # the login form's token, before there is a session
 #: Sends a text to a person through their channel: (sender id, text, language).
 #: send(sender, text, language, reference): reference names the message, so it is sent once.
 SendToPerson = Callable[[str, str, str, str], Awaitable[None]]
-MAX_FAILED_LOGINS = 5
-LOCKOUT_SECONDS = 15 * 60
 PER_PAGE = 25
 QUEUE_REFRESH_SECONDS = 60  # the queue reloads itself (no JavaScript: script-src 'none')
 #: Saved replies (locales/<lang>/desk.yml), in the order the desk offers them.
@@ -105,9 +105,11 @@ class Desk:
     translator: Translator
     catalog: Catalog
     send: SendToPerson
+    accounts: Accounts
+    zone: ZoneInfo
+    secure_cookie: bool = False  # behind HTTPS: the session cookie is never sent in clear
     knowledge: KnowledgeBase | None = None
     hours: OfficeHours | None = None
-    failures: dict[str, list[float]] = field(default_factory=dict)  # failed logins, for the lock-out
 
 
 def desk_of(request: Request) -> Desk:
@@ -116,12 +118,32 @@ def desk_of(request: Request) -> Desk:
 
 # -- pages and forms (shared by every endpoint) ---------------------------------------------------
 
+def session(request: Request) -> dict[str, Any] | None:
+    """The request's live server-side session, looked up once per request."""
+    if not hasattr(request.state, "desk_session"):
+        request.state.desk_session = desk_of(request).accounts.session(request.cookies.get(SESSION_COOKIE, ""))
+    return request.state.desk_session
+
+
+def user(request: Request) -> str | None:
+    current = session(request)
+    return current["username"] if current else None
+
+
 def csrf(request: Request) -> str:
-    token = request.session.get("csrf")
+    """The session's token; before login, one kept in a cookie of the login page."""
+    current = session(request)
+    if current:
+        return current["csrf"]
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")[:100] or getattr(request.state, "new_login_csrf", "")
     if not token:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
+        token = request.state.new_login_csrf = secrets.token_urlsafe(32)
     return token
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, path: str) -> None:
+    response.set_cookie(name, value, path=path, httponly=True, samesite="strict",
+                        secure=desk_of(request).secure_cookie)
 
 
 async def form_ok(request: Request) -> dict[str, str] | None:
@@ -129,35 +151,28 @@ async def form_ok(request: Request) -> dict[str, str] | None:
     if await read_limited(request, MAX_FORM_BYTES) is None:
         return None
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # no files
-    expected = request.session.get("csrf", "")
-    if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
+    expected = csrf(request)
+    if not expected or not hmac.compare_digest(form.get("csrf", "").encode(), expected.encode()):
         return None
     return form
 
 
 def page(request: Request, name: str, status: int = 200, **context: object) -> Response:
-    context.update(request=request, user=user(request), csrf=csrf(request))
-    return TEMPLATES.TemplateResponse(request, name, context, status_code=status, headers=SECURITY_HEADERS)
+    current = session(request)
+    context.update(request=request, user=user(request), csrf=csrf(request),
+                   admin=bool(current and current["role"] == ADMIN))
+    response = TEMPLATES.TemplateResponse(request, name, context, status_code=status, headers=SECURITY_HEADERS)
+    if getattr(request.state, "new_login_csrf", ""):
+        set_cookie(request, response, LOGIN_CSRF_COOKIE, request.state.new_login_csrf, "/desk/login")
+    return response
 
 
-# -- login and logout (accounts) ----------------------------------------------------------------
-# Kept together so that account work (sessions, lock-out, roles) can replace this block alone.
+# -- login, logout, passwords and accounts (caseworkers/accounts.py) -------------------------------
 
-def user(request: Request) -> str | None:
-    return request.session.get("user")
+Handler = Callable[[Request], Awaitable[Response]]
 
 
-def locked_out(failures: dict[str, list[float]], key: str, now: float) -> bool:
-    """After 5 failed logins in 15 minutes, that user (and address) waits."""
-    if len(failures) > MAX_TRACKED_LOGINS:  # random user names must not fill the memory
-        for stale in [k for k, times in failures.items() if not times or now - times[-1] >= LOCKOUT_SECONDS]:
-            del failures[stale]
-    recent = [t for t in failures.get(key, []) if now - t < LOCKOUT_SECONDS]
-    failures[key] = recent
-    return len(recent) >= MAX_FAILED_LOGINS
-
-
-def login_required(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def login_required(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         if not user(request):
             return RedirectResponse("/desk/login", status_code=303)
@@ -167,31 +182,106 @@ def login_required(handler: Callable[[Request], Awaitable[Response]]) -> Callabl
     return wrapped
 
 
+def admin_required(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        current = session(request)
+        if current is None:
+            return RedirectResponse("/desk/login", status_code=303)
+        if current["role"] != ADMIN:
+            return page(request, "forbidden.html", status=403)
+        return await handler(request)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
 async def login(request: Request) -> Response:
-    if request.method == "GET":
+    if request.method != "POST":  # GET, HEAD
         return page(request, "login.html")
-    desk = desk_of(request)
+    accounts = desk_of(request).accounts
     form = await form_ok(request)
     if form is None:
         return page(request, "login.html", status=403, error="Skjemaet er utløpt. Prøv igjen.")
-    now = time.monotonic()
-    keys = [f"user:{form.get('username', '')}", f"ip:{request.client.host if request.client else ''}"]
-    if any(locked_out(desk.failures, k, now) for k in keys):
+    username, password = form.get("username", "")[:200], form.get("password", "")[:1000]
+    address = request.client.host if request.client else ""
+    if accounts.locked_out(username, address):
+        logger.info("Desk login refused (locked out): user %s from %s", *accounts.keys(username, address))
         return page(request, "login.html", status=429, error="For mange forsøk. Vent 15 minutter.")
-    if not desk.cases.check_password(form.get("username", ""), form.get("password", "")):
-        for k in keys:
-            desk.failures.setdefault(k, []).append(now)
-        logger.info("Failed desk login")
+    if await asyncio.to_thread(accounts.verify, username, password) is None:  # scrypt: off the event loop
+        accounts.record_failure(username, address)
+        logger.info("Failed desk login: user %s from %s", *accounts.keys(username, address))
         return page(request, "login.html", status=401, error="Feil brukernavn eller passord.")
-    request.session.clear()
-    request.session["user"] = form["username"]
-    return RedirectResponse("/desk/", status_code=303)
+    accounts.record_success(username, address)
+    if session(request):  # logged in again in this browser: the old session ends
+        accounts.end_session(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/desk/", status_code=303)
+    set_cookie(request, response, SESSION_COOKIE, accounts.start_session(username), "/desk")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/desk/login")
+    return response
 
 
 async def logout(request: Request) -> Response:
-    if await form_ok(request) is not None:
-        request.session.clear()
-    return RedirectResponse("/desk/login", status_code=303)
+    accounts = desk_of(request).accounts
+    response = RedirectResponse("/desk/login", status_code=303)
+    current = session(request)
+    if current and await form_ok(request) is not None:
+        accounts.end_session(request.cookies.get(SESSION_COOKIE, ""))
+        accounts.record_logout(current["username"])
+        response.delete_cookie(SESSION_COOKIE, path="/desk", httponly=True, samesite="strict",
+                               secure=desk_of(request).secure_cookie)
+    return response
+
+
+async def password(request: Request) -> Response:
+    """A caseworker changes their own password; their other sessions end."""
+    if request.method != "POST":  # GET, HEAD
+        return page(request, "password.html")
+    form = await form_ok(request)
+    if form is None:
+        return page(request, "password.html", status=403, error="Skjemaet er utløpt. Prøv igjen.")
+    try:
+        await asyncio.to_thread(desk_of(request).accounts.change_password, user(request) or "",
+                                form.get("current", ""), form.get("new", ""), form.get("repeat", ""),
+                                request.cookies.get(SESSION_COOKIE, ""))
+    except AccountError as exc:
+        return page(request, "password.html", status=422, error=str(exc))
+    return page(request, "password.html", done="Passordet er endret. Du er logget ut på andre enheter.")
+
+
+def accounts_page(request: Request, status: int = 200, **context: object) -> Response:
+    return page(request, "accounts.html", status=status, accounts=desk_of(request).accounts.all(), roles=ROLES,
+                **context)
+
+
+async def manage_accounts(request: Request) -> Response:
+    """The admin's page: create accounts, disable/enable, roles, password resets."""
+    if request.method != "POST":  # GET, HEAD
+        return accounts_page(request)
+    accounts = desk_of(request).accounts
+    form = await form_ok(request)
+    if form is None:
+        return accounts_page(request, status=403, error="Skjemaet er utløpt. Prøv igjen.")
+    action, name, me = request.path_params.get("action", ""), form.get("username", "").strip(), user(request) or ""
+    try:
+        if action in ("create", "reset") and form.get("password", "") != form.get("repeat", ""):
+            raise AccountError("De to passordene er ikke like.")
+        if action == "create":
+            await asyncio.to_thread(accounts.create, name, form.get("password", ""), form.get("role"), me)
+            done = f"Kontoen {name} er opprettet."
+        elif action == "reset":
+            await asyncio.to_thread(accounts.reset_password, name, form.get("password", ""), me)
+            done = f"Nytt passord er satt for {name}. Alle øktene til kontoen er avsluttet."
+        elif action in ("disable", "enable"):
+            accounts.set_disabled(name, action == "disable", me)
+            done = f"Kontoen {name} er {'deaktivert' if action == 'disable' else 'aktivert'}."
+        elif action == "role":
+            accounts.set_role(name, form.get("role", ""), me)
+            done = f"{name} har nå rollen {form.get('role')}."
+        else:
+            return page(request, "missing.html", status=404)
+    except AccountError as exc:
+        return accounts_page(request, status=422, error=str(exc))
+    return accounts_page(request, done=done)
 
 
 # -- the queue ------------------------------------------------------------------------------------
@@ -463,35 +553,57 @@ def outgoing(catalog: Catalog, language: str, text_nb: str, translated: str | No
 
 # -- interpreters and unanswered questions ---------------------------------------------------------
 
+def interpreters_page(request: Request, status: int = 200, error: str = "") -> Response:
+    desk = desk_of(request)
+    languages = [(code, appointments.language_name(code, "nb")) for code in appointments.INTERPRETER_LANGUAGES]
+    return page(request, "interpreters.html", status=status, requests=desk.cases.interpreter_requests(),
+                languages=languages, language_names=dict(languages),
+                today=dt.datetime.now(desk.zone).date().isoformat(), error=error)
+
+
 async def interpreters(request: Request) -> Response:
-    return page(request, "interpreters.html", requests=desk_of(request).cases.interpreter_requests())
+    return interpreters_page(request)
 
 
 async def decide(request: Request) -> Response:
+    """Confirm (with a structured appointment), decline (with a reason) or
+    cancel a confirmed appointment; the person is told in their language."""
     desk = desk_of(request)
     form = await form_ok(request)
     if form is None:
         return page(request, "missing.html", status=403)
-    wanted = int(request.path_params["request_id"])
-    row = next((r for r in desk.cases.interpreter_requests() if r["id"] == wanted), None)
-    if row is None:
+    wanted, decision = int(request.path_params["request_id"]), request.path_params["decision"]
+    row = desk.cases.interpreter_request(wanted)
+    if row is None or decision not in ("confirm", "decline", "cancel"):
         return page(request, "missing.html", status=404)
-    confirmed = request.path_params["decision"] == "confirm"
-    text = (form.get("time", "") + " " + form.get("interpreter", "")).strip() if confirmed else form.get("reason", "")
-    if not text.strip():
-        return page(request, "interpreters.html", status=422, requests=desk.cases.interpreter_requests(),
-                    error="Fyll ut tid og tolk, eller en begrunnelse.")
+    appointment, reason = None, form.get("reason", "").strip()[:1000]
+    if decision == "confirm":
+        appointment, error = appointments.parse_appointment(form, dt.datetime.now(desk.zone).date())
+        if appointment is None:
+            return interpreters_page(request, 422, error)
+    elif not reason:
+        return interpreters_page(request, 422, "Skriv en begrunnelse.")
+    who = user(request) or ""
     try:
-        desk.cases.decide_interpreter_request(wanted, user(request) or "", confirmed, form.get("interpreter", ""),
-                                              form.get("time", ""), form.get("reason", ""))
+        if decision == "cancel":
+            desk.cases.cancel_interpreter_request(wanted, who, reason)
+        else:
+            desk.cases.decide_interpreter_request(wanted, who, decision == "confirm", appointment, reason)
     except AlreadyDecided as decided:
-        return page(request, "interpreters.html", status=409, requests=desk.cases.interpreter_requests(),
-                    error=f"Denne forespørselen er allerede {labels.status(str(decided)).lower()}. "
-                          "Ingenting ble sendt.")
+        status = labels.status(decided.status).lower()
+        return interpreters_page(request, 409, f"Denne forespørselen er allerede avgjort av {decided.by or 'ukjent'}"
+                                               f" ({status}). Ingenting ble sendt.")
+    row = desk.cases.interpreter_request(wanted) or row
     lang = row["language"]
-    header = desk.catalog.text("interp.confirmed" if confirmed else "interp.declined", lang, reference=row["reference"])
-    body = outgoing(desk.catalog, lang, text, await asyncio.to_thread(desk.translator.translate, text, "nb", lang))
-    await desk.send(row["sender"], f"{header}\n{body}", lang, f"interpreter:{wanted}")
+    if decision == "confirm":
+        message = appointments.confirmation(desk.catalog, row, lang)
+    else:
+        header = (appointments.cancellation(desk.catalog, row, lang) if decision == "cancel"
+                  else desk.catalog.text("interp.declined", lang, reference=row["reference"]))
+        translated = await asyncio.to_thread(desk.translator.translate, reason, "nb", lang)
+        message = f"{header}\n" + outgoing(desk.catalog, lang, reason, translated)
+    await desk.send(row["sender"], message, lang, f"interpreter:{wanted}" if decision != "cancel"
+                    else f"interpreter-cancel:{wanted}")
     return RedirectResponse("/desk/interpreters", status_code=303)
 
 
@@ -509,6 +621,9 @@ async def storage_unavailable(request: Request, exc: Exception) -> Response:
 ROUTES = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/password", login_required(password), methods=["GET", "POST"]),
+    Route("/accounts", admin_required(manage_accounts)),
+    Route("/accounts/{action:str}", admin_required(manage_accounts), methods=["POST"]),
     Route("/", login_required(queue)),
     Route("/unanswered", login_required(unanswered)),
     Route("/interpreters", login_required(interpreters)),
@@ -519,36 +634,37 @@ ROUTES = [
 ]
 
 
-def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: SendToPerson, secret: str,
-             https_only: bool = False, knowledge: KnowledgeBase | None = None,
+def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: SendToPerson,
+             secure_cookie: bool = False, timezone: str = "Europe/Oslo", knowledge: KnowledgeBase | None = None,
              hours: OfficeHours | None = None) -> Starlette:
-    """The desk: its routes, its session middleware, its `Desk` on the state."""
-    if len(secret) < 32:
-        raise ValueError("DESK_SECRET must be at least 32 characters")
-    app = Starlette(routes=ROUTES, exception_handlers={sqlite3.OperationalError: storage_unavailable},
-                    middleware=[Middleware(SessionMiddleware, secret_key=secret, session_cookie="desk_session",
-                                           same_site="strict", https_only=https_only, max_age=8 * 3600)])
-    app.state.desk = Desk(cases, translator, catalog, send, knowledge, hours)
+    """The desk: its routes and its `Desk` on the state. `secure_cookie`:
+    behind HTTPS (PUBLIC_URL https or DESK_HTTPS_ONLY)."""
+    app = Starlette(routes=ROUTES, exception_handlers={sqlite3.OperationalError: storage_unavailable})
+    app.state.desk = Desk(cases, translator, catalog, send, Accounts(cases), ZoneInfo(timezone), secure_cookie,
+                          knowledge, hours)
     return app
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m caseworkers.desk create-user NAME`: create or reset a caseworker."""
+    """`python -m caseworkers.desk create-user NAME [--admin]`: create an
+    account (the first one is an admin), or give an existing one a new
+    password. Further accounts are best made by an admin on the desk."""
     import os
 
     parser = argparse.ArgumentParser(description="Caseworker desk accounts.")
     parser.add_argument("command", choices=["create-user"])
     parser.add_argument("username")
+    parser.add_argument("--admin", action="store_true", help="the account may manage other accounts")
     parser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     args = parser.parse_args(argv)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
     store = CaseStore(os.environ.get("CASES_DB", "var/cases.db"))
     try:
-        store.create_caseworker(args.username, password)
+        role = store.create_caseworker(args.username, password, admin=args.admin)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    print(f"caseworker {args.username} can now log in")
+    print(f"{role} {args.username} can now log in")
     return 0
 
 

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 OSLO = ZoneInfo("Europe/Oslo")
 
 STATUS = {"open": "Ny", "claimed": "Under behandling", "answered": "Besvart", "closed": "Lukket",
-          "active": "Alle aktive", "requested": "Bestilt", "confirmed": "Bekreftet", "declined": "Avslått"}
+          "active": "Alle aktive", "requested": "Bestilt", "confirmed": "Bekreftet", "declined": "Avslått",
+          "cancelled": "Avlyst"}
 TOPIC = {"fastlege": "Lege og helse", "nav": "NAV og penger", "intro_program": "Introduksjonsprogrammet",
          "school": "Skole", "barnehage": "Barnehage", "housing": "Bolig", "interpreter": "Tolk",
          "caseworker": "Ønsker å snakke med en person", "emergency": "Nødsituasjon", "greet": "Hilsen",
@@ -47,7 +48,16 @@ _HISTORY = {"opened": "Saken ble opprettet av assistenten", "added": "Personen s
             "erased": "Personens opplysninger ble slettet (personvern)",
             "interpreter requested": "Personen bestilte tolk",
             "interpreter confirmed": "{actor} bekreftet tolkebestillingen",
-            "interpreter declined": "{actor} avslo tolkebestillingen"}
+            "interpreter declined": "{actor} avslo tolkebestillingen",
+            "interpreter cancelled": "{actor} avlyste tolketimen",
+            "reopened": "{actor} åpnet den lukkede saken igjen",
+            # the desk's accounts (the audit log is shared with cases)
+            "account created": "{actor} opprettet en konto", "account deleted": "{actor} slettet en konto",
+            "account disabled": "{actor} deaktiverte en konto", "account enabled": "{actor} aktiverte en konto",
+            "account password reset": "{actor} satte nytt passord for en konto",
+            "account role": "{actor} endret rollen til en konto", "login": "{actor} logget inn",
+            "login failed": "Mislykket innlogging", "logout": "{actor} logget ut",
+            "password changed": "{actor} endret passordet sitt"}
 
 
 def _word(table: dict[str, str], code: object) -> str:

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hmac
 import json
 import logging
-import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 from starlette.applications import Starlette
@@ -25,6 +26,7 @@ from starlette.routing import Mount, Route
 from actions.knowledge import KnowledgeBase
 from actions.municipality import Municipality
 from actions.office_hours import OfficeHours
+from caseworkers.appointments import REMINDER_EVERY_SECONDS, send_reminders
 from caseworkers.cases import CaseStore
 from caseworkers.desk import desk_app
 from caseworkers.notify import notify_new_cases
@@ -118,14 +120,21 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
                 logger.exception("Retention job failed")
             await asyncio.sleep(24 * 3600)
 
-    secret = settings.desk_secret or secrets.token_urlsafe(48)
-    if not settings.desk_secret:
-        logger.info("DESK_SECRET not set: desk sessions last until this process stops")
     knowledge = KnowledgeBase.load(settings.knowledge_file, catalog, Municipality.load(settings.municipality_file))
     hours = OfficeHours.parse(settings.office_hours, settings.timezone)
-    routes.append(Mount("/desk", app=desk_app(cases, translator, catalog, send_to_person, secret,
-                                              settings.desk_https_only, knowledge, hours)))
+    routes.append(Mount("/desk", app=desk_app(cases, translator, catalog, send_to_person, settings.desk_cookie_secure,
+                                              settings.timezone, knowledge, hours)))
 
+    async def reminder_loop() -> None:
+        """Interpreter appointments: a reminder the day before, on channels that can write first."""
+        zone = ZoneInfo(settings.timezone)
+        while True:
+            await asyncio.sleep(REMINDER_EVERY_SECONDS)
+            try:
+                await send_reminders(cases, catalog, send_to_person, dt.datetime.now(zone),
+                                     lambda sender: metrics.channel_of(sender) in deliverers)
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                logger.exception("Interpreter reminders failed")
 
     async def post_to_caseworkers(text: str) -> None:
         assert telegram is not None and telegram.application is not None
@@ -187,7 +196,8 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(retry_loop()), asyncio.create_task(retention_loop())]
+        tasks = [asyncio.create_task(retry_loop()), asyncio.create_task(retention_loop()),
+                 asyncio.create_task(reminder_loop())]
         if telegram and settings.caseworker_chat_id:
             tasks.append(asyncio.create_task(notify_loop()))
         if telegram and telegram.application:

@@ -94,6 +94,11 @@ class Settings:
             object.__setattr__(self, "privacy_url", self.public_url.rstrip("/") + "/privacy")
 
     @property
+    def desk_cookie_secure(self) -> bool:
+        """The desk's session cookie is Secure when people reach the server by HTTPS."""
+        return self.desk_https_only or self.public_url.startswith("https://")
+
+    @property
     def municipality_file(self) -> Path:
         return self.municipalities_dir / f"{self.municipality}.yml"
 

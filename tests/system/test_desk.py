@@ -4,6 +4,7 @@ through HTTP and in real headless Chromium."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from caseworkers.appointments import confirmation
 from caseworkers.cases import CaseStore
 from caseworkers.notify import notice, notify_new_cases
 from caseworkers.translate import Translator
@@ -26,6 +28,7 @@ from tests.training_data import ROOT
 
 CATALOG = Catalog.load()
 PASSWORD = "correct horse battery"
+APPOINTMENT_DAY = (dt.date.today() + dt.timedelta(days=7)).isoformat()
 
 
 @pytest.fixture()
@@ -113,17 +116,20 @@ def test_claim_reply_and_close_in_chromium(desk, tmp_path: Path) -> None:
             {"appointment": "fastlege", "place": "Sandvika", "date": "2026-11-24", "language": "so"}))
         page.click("text=Tolk")
         block = page.locator(f"#request-{request_id}")
-        block.locator("input.time").fill("24.11 kl. 10")
+        block.locator("input.date").fill(APPOINTMENT_DAY)
+        block.locator("input.time").fill("10:00")
         block.locator("input.interpreter").fill("Tolk Ali")
         block.locator("button.confirm").click()
-        assert "Bekreftet" in page.locator(f"#request-{request_id}").inner_text()
+        assert page.locator(f"#request-{request_id}").get_attribute("data-status") == "confirmed"
         browser.close()
     inbox = read_inbox(server.url, "person2")
     assert "Vi ringer deg i morgen klokka 10." in inbox[0]["text"]
     assert inbox[0]["text"].endswith("English: We will call you tomorrow at 10.")
     assert read_inbox(server.url, "person2") == []
     told = read_inbox(server.url, "person1")
-    assert told[0]["text"].startswith(CATALOG.text("interp.confirmed", "so", reference=urgent["reference"]))
+    assert told[0]["text"] == confirmation(CATALOG, {"appointment_date": APPOINTMENT_DAY, "appointment_time": "10:00",
+                                                     "place": "Sandvika", "interpreter_language": "so",
+                                                     "reference": urgent["reference"]}, "so")
     log = [a["action"] for a in cases.audit_log(normal["id"])]
     assert log == ["opened", "claimed", "replied", "closed"]
 
@@ -177,14 +183,19 @@ def test_interpreter_requests_are_confirmed_or_declined_and_the_person_told(desk
         assert "NAV Bærum" in page.text
         token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
         r = client.post(f"{server.url}/desk/interpreters/{first}/confirm",
-                        data={"csrf": token, "time": "24.11 kl. 10", "interpreter": "Tolk Hansen"})
+                        data={"csrf": token, "date": APPOINTMENT_DAY, "time": "24.11 kl. 10", "place": "NAV Bærum",
+                              "interpreter": "Tolk Hansen", "interpreter_language": "ar"})
+        assert r.status_code == 422  # a time is HH:MM
+        r = client.post(f"{server.url}/desk/interpreters/{first}/confirm",
+                        data={"csrf": token, "date": APPOINTMENT_DAY, "time": "10:00", "place": "NAV Bærum",
+                              "interpreter": "Tolk Hansen", "interpreter_language": "ar"})
         assert r.status_code == 303
         r = client.post(f"{server.url}/desk/interpreters/{second}/decline", data={"csrf": token, "reason": ""})
         assert r.status_code == 422  # a reason is needed
         client.post(f"{server.url}/desk/interpreters/{second}/decline", data={"csrf": token, "reason": "Ingen ledig tolk"})
     told = read_inbox(server.url, "person9")
-    assert told[0]["text"].startswith(CATALOG.text("interp.confirmed", "nb", reference=case["reference"]))
-    assert "Tolk Hansen" in told[0]["text"] and "Ingen ledig tolk" in told[1]["text"]
+    assert told[0]["text"].startswith("Det er bestilt tolk (arabisk) til timen din ")
+    assert "klokka 10:00, sted: NAV Bærum" in told[0]["text"] and "Ingen ledig tolk" in told[1]["text"]
     statuses = {r["id"]: r["status"] for r in cases.interpreter_requests()}
     assert statuses == {first: "confirmed", second: "declined"}
 

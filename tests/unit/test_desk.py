@@ -45,7 +45,7 @@ def desk(tmp_path: Path):
     async def send(sender: str, text: str, lang: str, reference: str) -> None:
         sent.append((sender, text, lang, reference))
 
-    app = desk_app(cases, Translator(tmp_path / "argos"), CATALOG, send, "s" * 40, knowledge=KB, hours=HOURS)
+    app = desk_app(cases, Translator(tmp_path / "argos"), CATALOG, send, knowledge=KB, hours=HOURS)
     return Starlette(routes=[Mount("/desk", app=app)]), cases, sent  # where channels.app mounts it
 
 
