@@ -33,7 +33,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.templating import Jinja2Templates
 
-from caseworkers.cases import AlreadyDecided, CaseStore
+from caseworkers.cases import AlreadyDecided, CaseClosed, CaseStore
 from caseworkers.translate import Translator
 from core.payloads import read_limited
 from locales.catalog import Catalog
@@ -62,6 +62,8 @@ MAX_TRACKED_LOGINS = 10_000  # failed-login keys kept in memory at most
 #: send(sender, text, language, reference): reference names the message, so it is sent once.
 SendToPerson = Callable[[str, str, str, str], Awaitable[None]]
 MAX_FAILED_LOGINS = 5
+CLOSED_ERROR = ("Saken er lukket. Svaret ble ikke sendt. Kryss av for «Gjenåpne saken» hvis du vil åpne den igjen "
+                "og sende svaret.")
 LOCKOUT_SECONDS = 15 * 60
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "
@@ -155,7 +157,24 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         case = find(request)
         if case is None:
             return page(request, "missing.html", status=404)
-        return page(request, "case.html", case=case, messages=cases.messages(case["id"]))
+        return case_view(request, case)
+
+    def case_view(request: Request, case: dict, status: int = 200, **extra: object) -> Response:
+        return page(request, "case.html", status=status, case=case, messages=cases.messages(case["id"]),
+                    thread=cases.thread(case["id"]), **extra)
+
+    async def tell_closed(case: dict) -> None:
+        """The person learns their case is closed and the assistant answers
+        again; closing never fails because the message could not go out."""
+        if case["sender"].startswith("erased:"):
+            return
+        closings = sum(1 for a in cases.audit_log(case["id"]) if a["action"] == "closed")
+        try:
+            lang = case["language"] or "nb"
+            await send(case["sender"], catalog.text("thread.closed", lang, reference=case["reference"]), lang,
+                       f"case-closed:{case['id']}:{closings}")
+        except Exception:  # noqa: BLE001 - the case is closed; the notice is logged as not sent
+            logger.exception("The person could not be told that case %s is closed", case["reference"])
 
     async def act(request: Request) -> Response:
         case = find(request)
@@ -169,25 +188,37 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         if action == "claim":
             cases.set_status(case["id"], "claimed", who, assignee=who)
         elif action == "close":
-            cases.set_status(case["id"], "closed", who)
+            if case["status"] != "closed":
+                cases.set_status(case["id"], "closed", who)
+                await tell_closed(case)
+        elif action == "note":
+            note = form.get("note", "").strip()
+            if not note:
+                return case_view(request, case, status=422, error="Skriv et notat.")
+            cases.add_note(case["id"], who, note)
         elif action == "preview":
             text_nb = form.get("text", "").strip()
             if not text_nb:
-                return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
-                            error="Skriv et svar.")
+                return case_view(request, case, status=422, error="Skriv et svar.")
+            reopen = form.get("reopen") == "1"
+            if case["status"] == "closed" and not reopen:
+                return case_view(request, case, status=409, error=CLOSED_ERROR)
             translated = await asyncio.to_thread(translator.translate, text_nb, "nb", case["language"])
             text_en = form.get("text_en", "").strip()
             return page(request, "preview.html", case=case, text_nb=text_nb, text_en=text_en, translated=translated,
-                        outgoing=outgoing(case["language"], text_nb, translated, text_en))
+                        outgoing=outgoing(case["language"], text_nb, translated, text_en), reopen=reopen)
         elif action == "send":
             text_nb = form.get("text", "").strip()
             if not text_nb:  # nothing to send: say so, send nothing
-                return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
-                            error="Skriv et svar.")
+                return case_view(request, case, status=422, error="Skriv et svar.")
             translated = await asyncio.to_thread(translator.translate, text_nb, "nb", case["language"])
             message = outgoing(case["language"], text_nb, translated, form.get("text_en", "").strip())
             # recorded first: its id keys the send, so a retry never sends it twice
-            message_id = cases.add_reply(case["id"], who, text_nb, message, machine_translated=translated is not None)
+            try:
+                message_id = cases.add_reply(case["id"], who, text_nb, message, machine_translated=translated is not None,
+                                             reopen=form.get("reopen") == "1")
+            except CaseClosed:  # a closed case is never reopened silently
+                return case_view(request, case, status=409, error=CLOSED_ERROR)
             await send(case["sender"], message, case["language"] if translated is not None else "nb",
                        f"case-reply:{message_id}")
         return RedirectResponse(f"/desk/cases/{case['reference']}", status_code=303)

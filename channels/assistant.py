@@ -41,8 +41,10 @@ class Reply:
 
 class AssistantClient:
     def __init__(self, base_url: str, timeout: float = 30.0, client: httpx.AsyncClient | None = None,
-                 tracker: TrackerDatabase | None = None) -> None:
+                 tracker: TrackerDatabase | None = None, api_token: str = "") -> None:
         self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+        self._parse_url = base_url.rstrip("/") + "/model/parse"
+        self._api_token = api_token
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._tracker = tracker
 
@@ -80,6 +82,20 @@ class AssistantClient:
             logger.warning("Rasa answered without a reply (action server down?)")
             raise AssistantUnavailable("no reply")
         return replies
+
+    async def parse(self, text: str) -> dict[str, Any] | None:
+        """What the NLU understands a message as (topic, answer, emergency
+        tier, language), without a conversation turn: Rasa's HTTP API
+        (`--enable-api`, with its token). None when Rasa does not answer."""
+        params = {"token": self._api_token} if self._api_token else None
+        try:
+            response = await self._client.post(self._parse_url, json={"text": text}, params=params)
+            response.raise_for_status()
+            parsed = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("Rasa did not parse: %s", type(exc).__name__)
+            return None
+        return parsed if isinstance(parsed, dict) else None
 
     async def close(self) -> None:
         await self._client.aclose()
