@@ -77,14 +77,16 @@ class CaseThread:
         assistant should answer it as usual (no open case, or a button of the
         assistant's). Runs under the person's lock."""
         case = await asyncio.to_thread(self.cases.open_case_of, sender)
-        if case is None:
+        if case is None and text != ASK_ASSISTANT:
             return False
-        if text == ASK_ASSISTANT:
-            await asyncio.to_thread(self.cases.set_ask_next, case["id"], True)
-            notice, lang = conversations.text("thread.ask.ready", sender)
+        if text == ASK_ASSISTANT:  # (an old button after the case was closed: the assistant answers anyway)
+            if case is not None:
+                await asyncio.to_thread(self.cases.set_ask_next, case["id"], True)
+            notice, lang = conversations.text("thread.ask.ready" if case else "thread.ask.free", sender)
             await deliver(sender, [Reply(notice)], lang, f"{reference}:ask")
             conversations.store.set_inbound_status(inbound_id, "answered")
             return True
+        assert case is not None
         if text.startswith("/"):
             return False
         if await asyncio.to_thread(self.cases.take_ask_next, case["id"]):
