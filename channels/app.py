@@ -62,7 +62,7 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     translator = translator or Translator(settings.translation_packages_dir)
     if settings.handoff == "cases":  # a person's messages reach their open case (channels/thread.py)
         conversations.thread = CaseThread(cases, catalog, OfficeHours.parse(settings.office_hours, settings.timezone),
-                                          assistant.parse, translator, settings.log_salt)
+                                          assistant.parse, translator, settings.log_salt, assistant.active_form)
     letters = LetterDesk(cases, catalog)
     conversations.erasers.append(letters.forget)
     routes = webchat_routes(settings, conversations, catalog, letters=letters)

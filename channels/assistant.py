@@ -10,6 +10,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -96,6 +97,21 @@ class AssistantClient:
             logger.warning("Rasa did not parse: %s", type(exc).__name__)
             return None
         return parsed if isinstance(parsed, dict) else None
+
+    async def active_form(self, sender_id: str) -> str | None:
+        """The form the person is in the middle of (the interpreter request),
+        from Rasa's HTTP API; None when none, or when Rasa does not answer."""
+        url = f"{self._parse_url.rsplit('/model/parse', 1)[0]}/conversations/{quote(sender_id, safe='')}/tracker"
+        params = {"include_events": "NONE", **({"token": self._api_token} if self._api_token else {})}
+        try:
+            response = await self._client.get(url, params=params)
+            response.raise_for_status()
+            tracker = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("Rasa did not give the tracker: %s", type(exc).__name__)
+            return None
+        loop = tracker.get("active_loop") if isinstance(tracker, dict) else None
+        return str(loop["name"]) if isinstance(loop, dict) and loop.get("name") else None
 
     async def close(self) -> None:
         await self._client.aclose()

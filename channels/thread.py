@@ -17,7 +17,8 @@ first, so web chat, Telegram and SMS behave alike:
   when to expect an answer, with a button (an SMS option) to ask the
   assistant something meanwhile: that one message goes to the assistant,
   the next to the case again;
-- buttons of the assistant's own replies (a "/" payload) go to the assistant.
+- buttons of the assistant's own replies (a "/" payload) go to the assistant,
+  and so do the answers to a form it started (the interpreter request).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ SAFETY_DIR = Path(__file__).resolve().parent.parent / "data" / "safety"
 #: Understands one message without a conversation turn (Rasa's /model/parse);
 #: None when Rasa does not answer.
 Parse = Callable[[str], Awaitable[dict[str, Any] | None]]
+#: The form (a Rasa loop) the person is in the middle of, if any.
+ActiveForm = Callable[[str], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,10 @@ class Understood:
 
 class CaseThread:
     def __init__(self, cases: CaseStore, catalog: Catalog, hours: OfficeHours, parse: Parse,
-                 translator: Translator | None = None, log_salt: str = "") -> None:
+                 translator: Translator | None = None, log_salt: str = "",
+                 active_form: ActiveForm | None = None) -> None:
         self.cases, self.catalog, self.hours, self.parse = cases, catalog, hours, parse
+        self.active_form = active_form
         self.translator = translator
         self._salt = log_salt
 
@@ -89,7 +94,8 @@ class CaseThread:
         assert case is not None
         if text.startswith("/"):
             return False
-        if await asyncio.to_thread(self.cases.take_ask_next, case["id"]):
+        # asked meanwhile, or an answer to the assistant's form (an interpreter request started with its button)
+        if await self._in_form(sender) or await asyncio.to_thread(self.cases.take_ask_next, case["id"]):
             understood = await self.understand(text)
             await self._record(case, text, understood, routed="assistant")
             await self._ask_assistant(conversations, case, inbound_id, sender, text, deliver, hint, reference)
@@ -108,6 +114,9 @@ class CaseThread:
             await deliver(sender, [self.notice(case, lang)], lang, f"{reference}:thread")
         conversations.store.set_inbound_status(inbound_id, "answered")
         return True
+
+    async def _in_form(self, sender: str) -> bool:
+        return self.active_form is not None and bool(await self.active_form(sender))
 
     def notice(self, case: dict[str, Any], lang: str, at: dt.datetime | None = None) -> Reply:
         """"The office has your messages; expect an answer ..." and the button

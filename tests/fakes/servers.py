@@ -210,6 +210,7 @@ class FakeAssistant:
         #: the `caseworker` topic, no emergency.
         self.understood: dict[str, dict] = {}
         self.parsed: list[str] = []
+        self.forms: dict[str, str] = {}  # sender -> the form (Rasa loop) they are in
 
     async def send(self, sender_id: str, text: str, metadata: dict[str, str] | None = None) -> list[Reply]:
         if self.down:
@@ -230,6 +231,9 @@ class FakeAssistant:
         self.parsed.append(text)
         return {"text": text, "intent": {"name": "caseworker", "confidence": 0.6}, "emergency": None,
                 **self.understood.get(text, {})}
+
+    async def active_form(self, sender_id: str) -> str | None:
+        return self.forms.get(sender_id)
 
     async def forget(self, sender_id: str) -> None:
         self.forgotten.append(sender_id)

@@ -48,7 +48,8 @@ class FakeTranslator:
 def setup(translator: object | None = None) -> tuple[Conversations, CaseStore, FakeAssistant, Recorder]:
     assistant, store, cases = FakeAssistant(), Store(None), CaseStore(None)
     conversations = Conversations(assistant, store, CATALOG)
-    conversations.thread = CaseThread(cases, CATALOG, HOURS, assistant.parse, translator)  # type: ignore[arg-type]
+    conversations.thread = CaseThread(cases, CATALOG, HOURS, assistant.parse, translator,  # type: ignore[arg-type]
+                                      active_form=assistant.active_form)
     return conversations, cases, assistant, Recorder()
 
 
@@ -159,6 +160,18 @@ async def test_an_emergency_is_answered_first_and_marked_urgent_on_the_case() ->
     cases.open_case(sender=SENDER, channel="web", language="ar", topic="emergency", text=words, urgent=True,
                     danger="violence")
     assert [e["text"] for e in cases.thread(case["id"])["entries"]].count(words) == 1
+
+
+async def test_answers_to_a_form_the_assistant_started_reach_it_not_the_case() -> None:
+    conversations, cases, assistant, deliver = setup()
+    case = open_case(cases)
+    await say(conversations, deliver, '/interpreter{"request":"yes"}')  # the form's button: the assistant's
+    assistant.forms[SENDER] = "interpreter_form"
+    await say(conversations, deliver, "طبيب العائلة")  # "What is the appointment?"
+    assert [t for _, t in assistant.received] == ['/interpreter{"request":"yes"}', "طبيب العائلة"]
+    del assistant.forms[SENDER]  # the form is over
+    await say(conversations, deliver, "شكرا")
+    assert len(assistant.received) == 2 and cases.thread(case["id"])["entries"][-1]["routed"] == "case"
 
 
 async def test_a_possible_emergency_lets_the_typed_answer_reach_the_assistant() -> None:
