@@ -88,16 +88,15 @@ class CaseThread:
             if case is not None:
                 await asyncio.to_thread(self.cases.set_ask_next, case["id"], True)
             notice, lang = conversations.text("thread.ask.ready" if case else "thread.ask.free", sender)
-            await deliver(sender, [Reply(notice)], lang, f"{reference}:ask")
             conversations.store.set_inbound_status(inbound_id, "answered")
+            await self._tell(deliver, sender, Reply(notice), lang, f"{reference}:ask")
             return True
-        assert case is not None
-        if text.startswith("/"):
+        if case is None or text.startswith("/"):
             return False
         # asked meanwhile, or an answer to the assistant's form (an interpreter request started with its button)
         if await self._in_form(sender) or await asyncio.to_thread(self.cases.take_ask_next, case["id"]):
             understood = await self.understand(text)
-            await self._record(case, text, understood, routed="assistant")
+            await self._record(case, text, understood, routed="assistant", urgent=understood.tier == "clear")
             await self._ask_assistant(conversations, case, inbound_id, sender, text, deliver, hint, reference)
             return True
         understood = await self.understand(text)
@@ -110,10 +109,20 @@ class CaseThread:
             return True
         lang = conversations.language_of(sender, text)
         metrics.MESSAGES_IN.labels(metrics.channel_of(sender), lang).inc()
+        conversations.store.set_inbound_status(inbound_id, "answered")  # its words are safely on the case
         if await asyncio.to_thread(self.cases.mark_told, case["id"]):
-            await deliver(sender, [self.notice(case, lang)], lang, f"{reference}:thread")
-        conversations.store.set_inbound_status(inbound_id, "answered")
+            await self._tell(deliver, sender, self.notice(case, lang), lang, f"{reference}:thread")
         return True
+
+    async def _tell(self, deliver: Deliver, sender: str, reply: Reply, lang: str, reference: str) -> None:
+        """A notice of the thread's own. The message it follows is already on
+        the case and marked answered, so a failed delivery is logged, never
+        handed to the assistant by the retry job."""
+        try:
+            await deliver(sender, [reply], lang, reference)
+        except Exception as exc:  # noqa: BLE001 - Undeliverable, or a channel that keeps failing
+            logger.warning("Case thread notice to %s not delivered: %s", pseudonym(sender, self._salt),
+                           type(exc).__name__)
 
     async def _in_form(self, sender: str) -> bool:
         return self.active_form is not None and bool(await self.active_form(sender))

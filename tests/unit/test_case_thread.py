@@ -283,3 +283,30 @@ def test_the_thread_migration_adds_its_columns_to_an_older_database_once(tmp_pat
     assert {"understood_topic", "understood_title", "routed", "urgent"} <= set(again.db["case_messages"].columns_dict)
     assert {"thread_told", "ask_next", "caseworker_mark"} <= set(again.db["cases"].columns_dict)
     assert again.thread(case["id"])["entries"][0]["routed"] == "case"  # older messages read as for the case
+
+
+async def test_an_undeliverable_notice_never_sends_the_words_to_the_assistant_later() -> None:
+    from channels.relay import Undeliverable
+    from channels.webchat import web_deliverer
+
+    conversations, cases, assistant, _ = setup()
+    case = open_case(cases)
+
+    async def blocked(*_: object) -> None:
+        raise Undeliverable("Forbidden")
+
+    await conversations.handle("web", "b1", SENDER, "صاحب البيت لا يرد", blocked)  # type: ignore[arg-type]
+    assert cases.thread(case["id"])["entries"][-1]["text"] == "صاحب البيت لا يرد"
+    assert conversations.store.inbound_status_by_external("web", "b1") == "answered"
+    assert await conversations.retry_pending({"web": web_deliverer(conversations.store)}, 0) == 0
+    assert assistant.received == []
+
+
+async def test_an_emergency_asked_meanwhile_is_still_marked_urgent() -> None:
+    conversations, cases, assistant, deliver = setup()
+    case = open_case(cases)
+    await say(conversations, deliver, ASK_ASSISTANT)
+    assistant.understood["ابني لا يتنفس"] = {"emergency": {"tier": "clear", "kind": "medical"}}
+    await say(conversations, deliver, "ابني لا يتنفس")
+    assert assistant.received == [(SENDER, "ابني لا يتنفس")]
+    assert cases.get(case["reference"])["urgency"] == "urgent" and cases.thread(case["id"])["entries"][-2]["urgent"]
