@@ -118,6 +118,17 @@ def _merged(old: str | None, new: dict[str, Any]) -> dict[str, Any]:
     return {**facts, **{k: v for k, v in new.items() if v not in (None, "", [])}, "answers_given": given}
 
 
+class CaseClosed(Exception):
+    """A reply to a closed case without the caseworker's choice to reopen it."""
+
+
+#: Who a person's message in a case thread was for: the case (a caseworker
+#: reads it) or the assistant (asked meanwhile, or an emergency answered first).
+ROUTES = ("case", "assistant")
+#: Authors who are not caseworkers (their entries are what a caseworker has to read).
+NOT_CASEWORKERS = frozenset({"person", "assistant", "admin"})
+
+
 class CaseStore:
     def __init__(self, path: Path | str | None = None) -> None:
         self.db = open_database(path)
@@ -156,19 +167,38 @@ class CaseStore:
                 accounts.create_tables(self.db)
                 add_interpreter_appointments(self.db)
             self._migrate_desk()
+        self._migrate_case_thread()  # its own transaction
 
     def _migrate_desk(self) -> None:
         """The helpdesk's additions: what the assistant understood at opening
-        (`facts`, JSON) and internal notes. Checked by what exists, not by
+        (`facts`, JSON) and the queue's index. Checked by what exists, not by
         the schema version, so it runs in any order with other migrations."""
         if "facts" not in self.db["cases"].columns_dict:
             self.db["cases"].add_column("facts", str)
-        if not self.db["case_notes"].exists():
-            self.db["case_notes"].create({"id": int, "case_id": int, "created": str, "author": str, "text": str},
-                                         pk="id", foreign_keys=[("case_id", "cases", "id")])
-            self.db["case_notes"].create_index(["case_id"])
         # the queue's per-case questions (last reply, messages waiting) read this index, not the table
         self.db.execute("create index if not exists case_messages_by_case on case_messages (case_id, direction, id)")
+
+    def _migrate_case_thread(self) -> None:
+        """The case thread's columns (the person's messages after a case is
+        opened, and what the assistant understood them as). Keyed on the
+        columns themselves, not on the schema version, so it runs once on any
+        database whatever other migrations number themselves; in one
+        transaction with the write lock, like `migration`."""
+        wanted = {
+            "case_messages": {"understood_topic": str, "understood_answer": str, "understood_title": str,
+                              "routed": str, "urgent": int},
+            # told: the person was told once that the office has their messages;
+            # ask_next: the next message goes to the assistant ("ask the assistant meanwhile");
+            # caseworker_mark: the last message id when a caseworker last acted (what is new since).
+            "cases": {"thread_told": int, "ask_next": int, "caseworker_mark": int},
+        }
+        with self._lock, self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")
+            for table, columns in wanted.items():
+                have = set(self.db[table].columns_dict)
+                for name, kind in columns.items():
+                    if name not in have:
+                        self.db[table].add_column(name, kind)
 
     def _audit(self, actor: str, action: str, case_id: int | None, details: dict | None = None) -> None:
         self.db["audit"].insert({"at": now(), "actor": actor, "action": action, "case_id": case_id,
@@ -201,7 +231,8 @@ class CaseStore:
                 if facts:
                     changes["facts"] = json.dumps(_merged(case.get("facts"), facts), ensure_ascii=False)
                 self.db["cases"].update(case["id"], changes)
-                self._add_message(case["id"], "in", "person", text, text_nb)
+                if not self._just_added(case["id"], text):
+                    self._add_message(case["id"], "in", "person", text, text_nb)
                 self._audit("person", "added", case["id"], {"urgent": urgent})
                 return self.db["cases"].get(case["id"]), False
             for _ in range(10):
@@ -225,6 +256,123 @@ class CaseStore:
                                          "author": author, "text_original": text, "text_nb": text_nb,
                                          "machine_translated": int(machine_translated)})
 
+    def _just_added(self, case_id: int, text: str, seconds: int = 120) -> bool:
+        """The case thread already holds these words as its newest message
+        from the person (the channel server put an emergency there before
+        the assistant's action handed it over): not stored twice."""
+        rows = list(self.db["case_messages"].rows_where("case_id = ? and direction = 'in'", [case_id],
+                                                        order_by="id desc", limit=1))
+        if not rows or rows[0]["text_original"] != text:
+            return False
+        age = dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(rows[0]["created"])
+        return age.total_seconds() <= seconds
+
+    # -- the case thread: the person's messages while their case is open -------------
+    def open_case_of(self, sender: str) -> dict[str, Any] | None:
+        """The person's case that is not closed, if any (at most one)."""
+        rows = list(self.db["cases"].rows_where("sender = ? and status != 'closed'", [sender],
+                                                order_by="id desc", limit=1))
+        return rows[0] if rows else None
+
+    def add_to_thread(self, case_id: int, text: str, text_nb: str | None, *, routed: str = "case",
+                      urgent: bool = False, topic: str | None = None, answer: str | None = None,
+                      title: str | None = None, danger: str | None = None) -> int:
+        """A person's message on their open case, with what the assistant
+        understood it as (topic, answer and its Norwegian title). A message
+        for the case puts an answered case back in the queue; an urgent one
+        makes the case urgent. Returns the message id."""
+        if routed not in ROUTES:
+            raise ValueError(f"unknown route {routed!r}")
+        with self._lock, self.db.conn:
+            case = self.db["cases"].get(case_id)
+            message_id = self.db["case_messages"].insert({
+                "case_id": case_id, "created": now(), "direction": "in", "author": "person", "text_original": text,
+                "text_nb": text_nb, "machine_translated": int(text_nb is not None and text_nb != text),
+                "understood_topic": topic, "understood_answer": answer, "understood_title": title,
+                "routed": routed, "urgent": int(urgent)}).last_pk
+            changes: dict[str, Any] = {"updated": now()}
+            if routed == "case" and case["status"] == "answered":
+                changes["status"] = "open"
+            if urgent:
+                changes["urgency"] = "urgent"
+            if danger:
+                changes["danger"] = danger
+                if danger in CAUTION_DANGERS:
+                    changes["contact_caution"] = 1
+            self.db["cases"].update(case_id, changes)
+            self._audit("person", "thread", case_id, {"routed": routed, "urgent": urgent})
+            return int(message_id)
+
+    def add_assistant_answer(self, case_id: int, text: str, text_nb: str | None = None) -> int:
+        """What the assistant answered in the case conversation (an emergency's
+        numbers, a question asked meanwhile), so the caseworker sees it too."""
+        with self._lock, self.db.conn:
+            return int(self.db["case_messages"].insert({
+                "case_id": case_id, "created": now(), "direction": "assistant", "author": "assistant",
+                "text_original": text, "text_nb": text_nb, "machine_translated": 0}).last_pk)
+
+    def add_note(self, case_id: int, actor: str, text: str) -> int:
+        """A caseworker's internal note, in the thread: never sent to the person."""
+        if not text.strip():
+            raise ValueError("an empty note")
+        text = text.strip()[:5000]
+        with self._lock, self.db.conn:
+            message_id = int(self.db["case_messages"].insert({
+                "case_id": case_id, "created": now(), "direction": "note", "author": actor,
+                "text_original": text, "text_nb": text, "machine_translated": 0}).last_pk)
+            self._mark_caseworker_action(case_id)
+            self._audit(actor, "noted", case_id)
+            return message_id
+
+    def mark_told(self, case_id: int) -> bool:
+        """Record that the person was told the office has their messages;
+        False if they had been told already (tell once per case)."""
+        with self._lock, self.db.conn:
+            return self.db.execute("update cases set thread_told = 1 where id = ? and coalesce(thread_told, 0) = 0",
+                                   [case_id]).rowcount == 1
+
+    def set_ask_next(self, case_id: int, ask: bool) -> None:
+        """The person's next message goes to the assistant (True), or to the case again."""
+        with self._lock, self.db.conn:
+            self.db["cases"].update(case_id, {"ask_next": int(ask)})
+
+    def take_ask_next(self, case_id: int) -> bool:
+        """Whether this message goes to the assistant; the choice is used up."""
+        with self._lock, self.db.conn:
+            return self.db.execute("update cases set ask_next = 0 where id = ? and ask_next = 1",
+                                   [case_id]).rowcount == 1
+
+    def _mark_caseworker_action(self, case_id: int) -> None:
+        """Everything in the thread up to now has been seen by a caseworker."""
+        last = self.db.execute("select max(id) from case_messages where case_id = ?", [case_id]).fetchone()[0]
+        self.db["cases"].update(case_id, {"caseworker_mark": last or 0})
+
+    def thread(self, case_id: int) -> dict[str, Any]:
+        """The case conversation in time order for the desk: the person's
+        messages (with what the assistant understood them as and whether
+        they went to the case or to the assistant), the assistant's answers,
+        caseworker replies and notes. `new` marks the entries after the last
+        caseworker action (claim, reply, note, status change); `new_count`
+        counts them and `first_new` is the first one's id (None if none)."""
+        case = self.db["cases"].get(case_id)
+        mark = case.get("caseworker_mark") or 0
+        entries: list[dict[str, Any]] = []
+        for row in self.messages(case_id):
+            kind = {"in": "person", "out": "reply", "note": "note", "assistant": "assistant"}.get(row["direction"],
+                                                                                             row["direction"])
+            entries.append({
+                "id": row["id"], "created": row["created"], "kind": kind, "author": row["author"],
+                "text": row["text_original"], "text_nb": row["text_nb"],
+                "translated": row["text_nb"] is not None, "machine_translated": bool(row["machine_translated"]),
+                "routed": row.get("routed") or ("case" if kind == "person" else None),
+                "urgent": bool(row.get("urgent")),
+                "understood": {"topic": row.get("understood_topic"), "answer": row.get("understood_answer"),
+                               "title": row.get("understood_title")} if row.get("understood_topic") else None,
+                "new": row["id"] > mark and row["author"] in NOT_CASEWORKERS,
+            })
+        new = [e for e in entries if e["new"]]
+        return {"case": case, "entries": entries, "new_count": len(new), "first_new": new[0]["id"] if new else None}
+
     def queue(self) -> list[dict[str, Any]]:
         """Cases not closed: urgent first, then oldest first."""
         rows = list(self.db["cases"].rows_where("status != 'closed'"))
@@ -245,16 +393,26 @@ class CaseStore:
             if assignee is not None:
                 changes["assignee"] = assignee
             self.db["cases"].update(case_id, changes)
+            if actor not in NOT_CASEWORKERS:
+                self._mark_caseworker_action(case_id)
             self._audit(actor, status, case_id)
 
-    def add_reply(self, case_id: int, actor: str, text_nb: str, text_sent: str, machine_translated: bool) -> int:
+    def add_reply(self, case_id: int, actor: str, text_nb: str, text_sent: str, machine_translated: bool,
+                  reopen: bool = False) -> int:
         """A caseworker's reply: Norwegian as written, and what was sent.
-        Returns the message's id (it keys the send to the person)."""
+        Returns the message's id (it keys the send to the person). A closed
+        case is not reopened by a reply unless the caseworker chose to
+        (`reopen`, recorded in the audit log): raises CaseClosed otherwise."""
         with self._lock, self.db.conn:
+            if self.db["cases"].get(case_id)["status"] == "closed":
+                if not reopen:
+                    raise CaseClosed(case_id)
+                self._audit(actor, "reopened", case_id)
             message_id = self.db["case_messages"].insert({
                 "case_id": case_id, "created": now(), "direction": "out", "author": actor,
                 "text_original": text_sent, "text_nb": text_nb, "machine_translated": int(machine_translated)}).last_pk
-            self.db["cases"].update(case_id, {"status": "answered", "updated": now()})
+            self.db["cases"].update(case_id, {"status": "answered", "updated": now(), "ask_next": 0})
+            self._mark_caseworker_action(case_id)
             self._audit(actor, "replied", case_id, {"machine_translated": machine_translated})
             return int(message_id)
 
@@ -340,18 +498,11 @@ class CaseStore:
             self.db["cases"].update(case_id, {"assignee": None, "status": status, "updated": now()})
             self._audit(actor, "released", case_id, {"from": case["assignee"]} if case["assignee"] else {})
 
-    def add_note(self, case_id: int, author: str, text: str) -> int:
-        """An internal note: for colleagues only, never sent to the person."""
-        if not text.strip():
-            raise ValueError("an empty note")
-        with self._lock, self.db.conn:
-            note_id = self.db["case_notes"].insert({"case_id": case_id, "created": now(), "author": author,
-                                                    "text": text.strip()[:5000]}).last_pk
-            self._audit(author, "noted", case_id)
-            return int(note_id)
-
     def notes(self, case_id: int) -> list[dict[str, Any]]:
-        return list(self.db["case_notes"].rows_where("case_id = ?", [case_id], order_by="id"))
+        """The case's internal notes (they are in the thread too, in order)."""
+        return [{"id": r["id"], "created": r["created"], "author": r["author"], "text": r["text_original"]}
+                for r in self.db["case_messages"].rows_where("case_id = ? and direction = 'note'", [case_id],
+                                                            order_by="id")]
 
     def caseworker_names(self) -> list[str]:
         return [r["username"] for r in self.db["caseworkers"].rows_where(order_by="username")]
@@ -462,8 +613,8 @@ class CaseStore:
             for case_id in ids:
                 self.db["cases"].update(case_id, {"sender": f"erased:{case_id}", "text_original": None,
                                                   "text_nb": None, "excerpt": None})
-                self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?",
-                                [case_id])
+                self.db.execute("update case_messages set text_original = null, text_nb = null, "
+                                "understood_answer = null, understood_title = null where case_id = ?", [case_id])
                 self.db.execute("update interpreter_requests set details = '{}', place = null where case_id = ?",
                                 [case_id])
                 self._audit("person", "erased", case_id)
@@ -477,8 +628,8 @@ class CaseStore:
                                                                 "text_original is not null", [cutoff])]
             for case_id in ids:
                 self.db["cases"].update(case_id, {"text_original": None, "text_nb": None, "excerpt": None})
-                self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?",
-                                [case_id])
+                self.db.execute("update case_messages set text_original = null, text_nb = null, "
+                                "understood_title = null where case_id = ?", [case_id])
             self.db.execute("update unanswered set text = null, text_nb = null where at <= ?", [cutoff])
             return len(ids)
 

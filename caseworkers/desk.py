@@ -51,7 +51,7 @@ from actions.knowledge import KnowledgeBase
 from actions.office_hours import OfficeHours
 from caseworkers import appointments, labels
 from caseworkers.accounts import ADMIN, ROLES, AccountError, Accounts
-from caseworkers.cases import AlreadyDecided, CaseStore, QueueFilter, Taken
+from caseworkers.cases import AlreadyDecided, CaseClosed, CaseStore, QueueFilter, Taken
 from caseworkers.translate import PIVOT, Translator
 from core.payloads import read_limited
 from locales.catalog import Catalog
@@ -87,6 +87,8 @@ QUEUE_REFRESH_SECONDS = 60  # the queue reloads itself (no JavaScript: script-sr
 TEMPLATE_KEYS = ("desk.template.received", "desk.template.call_you", "desk.template.bring_id",
                  "desk.template.interpreter_booked")
 DEFAULT_WORKING_DAYS = 3
+CLOSED_ERROR = ("Saken er lukket. Svaret ble ikke sendt. Kryss av for «Gjenåpne saken» hvis du vil åpne den igjen "
+                "og sende svaret.")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "
                                "object-src 'none'; frame-ancestors 'none'; form-action 'self'",
@@ -409,6 +411,7 @@ def case_page_response(request: Request, case: dict[str, Any], status: int = 200
     templates = [(key, desk.catalog.text(key, "nb", reference=case["reference"], days=DEFAULT_WORKING_DAYS))
                  for key in TEMPLATE_KEYS if not (case.get("contact_caution") and key == "desk.template.call_you")]
     return page(request, "case.html", status=status, case=case, messages=messages, summary=summary(desk, case),
+                thread=desk.cases.thread(case["id"]),
                 notes=desk.cases.notes(case["id"]), history=desk.cases.audit_log(case["id"]),
                 colleagues=[c for c in desk.cases.caseworker_names() if c != user(request)],
                 answers=answer_choices(desk), templates=templates, promised=promised,
@@ -472,8 +475,24 @@ async def release(request: Request, desk: Desk, case: dict[str, Any], form: dict
 
 @case_action
 async def close(request: Request, desk: Desk, case: dict[str, Any], form: dict[str, str]) -> Response | None:
-    desk.cases.set_status(case["id"], "closed", user(request) or "")
+    if case["status"] != "closed":
+        desk.cases.set_status(case["id"], "closed", user(request) or "")
+        await tell_closed(desk, case)
     return None
+
+
+async def tell_closed(desk: Desk, case: dict[str, Any]) -> None:
+    """The person learns their case is closed and the assistant answers
+    again; closing never fails because the message could not go out."""
+    if case["sender"].startswith("erased:"):
+        return
+    closings = sum(1 for a in desk.cases.audit_log(case["id"]) if a["action"] == "closed")
+    try:
+        lang = case["language"] or "nb"
+        await desk.send(case["sender"], desk.catalog.text("thread.closed", lang, reference=case["reference"]), lang,
+                        f"case-closed:{case['id']}:{closings}")
+    except Exception:  # noqa: BLE001 - the case is closed; the notice is logged as not sent
+        logger.exception("The person could not be told that case %s is closed", case["reference"])
 
 
 @case_action
@@ -508,7 +527,11 @@ async def send_ready(request: Request, desk: Desk, case: dict[str, Any], form: d
     text, text_nb = reply
     message = f"{desk.catalog.text('case.reply_from_caseworker', case['language'])}\n\n{text}"
     who = user(request) or ""
-    message_id = desk.cases.add_reply(case["id"], who, text_nb, message, machine_translated=False)
+    try:
+        message_id = desk.cases.add_reply(case["id"], who, text_nb, message, machine_translated=False,
+                                          reopen=form.get("reopen") == "1")
+    except CaseClosed:  # a closed case is never reopened silently
+        return case_page_response(request, case, status=409, insert_error=CLOSED_ERROR)
     await desk.send(case["sender"], message, case["language"], f"case-reply:{message_id}")
     return None
 
@@ -518,10 +541,13 @@ async def preview(request: Request, desk: Desk, case: dict[str, Any], form: dict
     text_nb = form.get("text", "").strip()
     if not text_nb:
         return case_page_response(request, case, status=422, error="Skriv et svar.")
+    reopen = form.get("reopen") == "1"
+    if case["status"] == "closed" and not reopen:
+        return case_page_response(request, case, status=409, error=CLOSED_ERROR)
     translated = await asyncio.to_thread(desk.translator.translate, text_nb, "nb", case["language"])
     text_en = form.get("text_en", "").strip()
     return page(request, "preview.html", case=case, text_nb=text_nb, text_en=text_en, translated=translated,
-                outgoing=outgoing(desk.catalog, case["language"], text_nb, translated, text_en))
+                outgoing=outgoing(desk.catalog, case["language"], text_nb, translated, text_en), reopen=reopen)
 
 
 @case_action
@@ -532,8 +558,11 @@ async def send(request: Request, desk: Desk, case: dict[str, Any], form: dict[st
     translated = await asyncio.to_thread(desk.translator.translate, text_nb, "nb", case["language"])
     message = outgoing(desk.catalog, case["language"], text_nb, translated, form.get("text_en", "").strip())
     # recorded first: its id keys the send, so a retry never sends it twice
-    message_id = desk.cases.add_reply(case["id"], user(request) or "", text_nb, message,
-                                      machine_translated=translated is not None)
+    try:
+        message_id = desk.cases.add_reply(case["id"], user(request) or "", text_nb, message,
+                                          machine_translated=translated is not None, reopen=form.get("reopen") == "1")
+    except CaseClosed:  # a closed case is never reopened silently
+        return case_page_response(request, case, status=409, error=CLOSED_ERROR)
     await desk.send(case["sender"], message, case["language"] if translated is not None else "nb",
                     f"case-reply:{message_id}")
     return None

@@ -31,12 +31,13 @@ from caseworkers.cases import CaseStore
 from caseworkers.desk import desk_app
 from caseworkers.notify import notify_new_cases
 from caseworkers.translate import Translator
-from channels.assistant import AssistantClient, Reply
+from channels.assistant import AssistantClient, Button, Reply
 from channels.letters import LetterDesk
 from channels.relay import Conversations
 from channels.sms.channel import Gateway, JsonGateway, OutboxGateway, SmsChannel, SmsSettings, TwilioGateway
 from channels.store import Store
 from channels.telegram import TelegramChannel
+from channels.thread import CaseThread
 from channels.tracker import TrackerDatabase
 from channels.webchat import web_deliverer, webchat_routes
 from core.config import ROOT, Settings
@@ -58,9 +59,14 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
     store = store or Store(settings.bot_db)
     http = httpx.AsyncClient(timeout=15)
     tracker = TrackerDatabase(settings.tracker_store_url)
-    assistant = assistant or AssistantClient(settings.rasa_workers, settings.rasa_timeout_seconds, tracker=tracker)
+    assistant = assistant or AssistantClient(settings.rasa_workers, settings.rasa_timeout_seconds, tracker=tracker,
+                                             api_token=settings.rasa_api_token)
     conversations = Conversations(assistant, store, catalog, settings.default_language, log_salt=settings.log_salt)
     cases = cases or CaseStore(settings.cases_db)
+    translator = translator or Translator(settings.translation_packages_dir)
+    if settings.handoff == "cases":  # a person's messages reach their open case (channels/thread.py)
+        conversations.thread = CaseThread(cases, catalog, OfficeHours.parse(settings.office_hours, settings.timezone),
+                                          assistant.parse, translator, settings.log_salt, assistant.active_form)
     letters = LetterDesk(cases, catalog)
     conversations.erasers.append(letters.forget)
     routes = webchat_routes(settings, conversations, catalog, letters=letters)
@@ -95,15 +101,18 @@ def create_server(settings: Settings, assistant: AssistantClient | None = None, 
                              settings.sms_public_url, json_secrets if settings.sms_gateway != "twilio" else [])
 
     # -- the caseworker desk: replies reach the person through their channel ------------
-    translator = translator or Translator(settings.translation_packages_dir)
-
     async def send_to_person(sender: str, text: str, lang: str, reference: str) -> None:
         """A caseworker's message; `reference` names it (a case message, an
-        interpreter decision), so it is sent once whatever is retried."""
+        interpreter decision), so it is sent once whatever is retried. A reply
+        on a case carries the button (an SMS option) to ask the assistant
+        something meanwhile, in the person's language."""
         deliver = deliverers.get(metrics.channel_of(sender))
         if deliver is None:
             raise ValueError(f"no channel for sender kind {metrics.channel_of(sender)!r}")
-        await deliver(sender, [Reply(text)], lang, reference)
+        buttons: tuple[Button, ...] = ()
+        if conversations.thread is not None and reference.startswith("case-reply:"):
+            buttons = (conversations.thread.ask_button(conversations.language_of(sender)),)
+        await deliver(sender, [Reply(text, buttons)], lang, reference)
 
     conversations.erasers.append(cases.forget)
 

@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -50,11 +51,13 @@ class Reply:
 
 class AssistantClient:
     def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0, client: httpx.AsyncClient | None = None,
-                 tracker: TrackerDatabase | None = None) -> None:
+                 tracker: TrackerDatabase | None = None, api_token: str = "") -> None:
         bases = [base_url] if isinstance(base_url, str) else list(base_url)
         if not bases:
             raise ValueError("no Rasa server to send messages to")
         self._urls = [b.rstrip("/") + "/webhooks/rest/webhook" for b in bases]
+        self._parse_url = bases[0].rstrip("/") + "/model/parse"
+        self._api_token = api_token
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._tracker = tracker
 
@@ -106,6 +109,35 @@ class AssistantClient:
             except httpx.ConnectError:  # not reachable: the message never arrived, the next worker takes it
                 logger.info("a Rasa worker cannot be reached; trying the next")
         return await self._client.post(urls[-1], json=body)
+
+    async def parse(self, text: str) -> dict[str, Any] | None:
+        """What the NLU understands a message as (topic, answer, emergency
+        tier, language), without a conversation turn: Rasa's HTTP API
+        (`--enable-api`, with its token). None when Rasa does not answer."""
+        params = {"token": self._api_token} if self._api_token else None
+        try:
+            response = await self._client.post(self._parse_url, json={"text": text}, params=params)
+            response.raise_for_status()
+            parsed = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("Rasa did not parse: %s", type(exc).__name__)
+            return None
+        return parsed if isinstance(parsed, dict) else None
+
+    async def active_form(self, sender_id: str) -> str | None:
+        """The form the person is in the middle of (the interpreter request),
+        from Rasa's HTTP API; None when none, or when Rasa does not answer."""
+        url = f"{self._parse_url.rsplit('/model/parse', 1)[0]}/conversations/{quote(sender_id, safe='')}/tracker"
+        params = {"include_events": "NONE", **({"token": self._api_token} if self._api_token else {})}
+        try:
+            response = await self._client.get(url, params=params)
+            response.raise_for_status()
+            tracker = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("Rasa did not give the tracker: %s", type(exc).__name__)
+            return None
+        loop = tracker.get("active_loop") if isinstance(tracker, dict) else None
+        return str(loop["name"]) if isinstance(loop, dict) and loop.get("name") else None
 
     async def close(self) -> None:
         await self._client.aclose()

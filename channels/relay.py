@@ -11,6 +11,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from channels.assistant import AssistantClient, AssistantUnavailable, Reply, parse_reply
 from channels.store import ERASED_SENDER, Store
@@ -19,6 +20,9 @@ from core.privacy import pseudonym
 from locales.catalog import Catalog
 from nlu.langid import LANGUAGES, LanguageIdentifier
 from ops import metrics
+
+if TYPE_CHECKING:
+    from channels.thread import CaseThread
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,8 @@ class Conversations:
         self._salt = log_salt
         #: Also erased by `erase` (e.g. the personal fields of the person's cases).
         self.erasers: list[Callable[[str], object]] = []
+        #: While a person has an open case their messages go to it (channels/thread.py).
+        self.thread: CaseThread | None = None
 
     def detector(self) -> LanguageIdentifier:
         if self._identifier is None:
@@ -89,6 +95,9 @@ class Conversations:
         language_code), a first guess for someone new."""
         reference = reference or self.store.inbound(inbound_id)["external_id"]
         async with self._locks[sender]:
+            if self.thread is not None and await self.thread.route(self, inbound_id, sender, text, deliver, hint,
+                                                                   reference):
+                return
             await self._answer(inbound_id, sender, text, deliver, notify=True, hint=hint, reference=reference)
 
     async def _answer(self, inbound_id: int, sender: str, text: str, deliver: Deliver, notify: bool,

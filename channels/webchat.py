@@ -38,7 +38,8 @@ from nlu.text import strip_invisible
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_TEXTS = ("web.title", "web.placeholder", "web.send.button", "language.choose", "web.letter.button")
+PAGE_TEXTS = ("web.title", "web.placeholder", "web.send.button", "language.choose", "web.letter.button",
+              "web.erase.button", "web.erase.confirm", "delete.done")
 RTL_LANGUAGES = {"ar", "fa"}
 LETTER_MAX_BYTES = Limits().max_bytes
 #: A request body larger than this is not read (a message of MAX_MESSAGE_CHARS
@@ -189,6 +190,26 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         out = [{"id": r["id"], **json.loads(r["body"])} for r in waiting if r["id"] not in acks]
         return JSONResponse({"messages": out}, headers=_security_headers())
 
+    async def erase(request: Request) -> JSONResponse:
+        """The page's erase button (or /delete typed): everything stored about
+        this browser's person is erased, as /delete does on Telegram; the page
+        then clears what it keeps on the device."""
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return JSONResponse({"erased": False}, status_code=415)  # also: no cross-site form posts
+        if await read_limited(request, 4096) is None:
+            return JSONResponse({"erased": False}, status_code=413)
+        try:
+            body = await request.json()
+        except (ValueError, RecursionError):
+            return JSONResponse({"erased": False}, status_code=400)
+        sender = body.get("sender") if isinstance(body, dict) else None
+        if not _valid_id(sender):
+            return JSONResponse({"erased": False}, status_code=400)
+        lang = conversations.language_of(sender_id("web", sender))
+        await conversations.erase(sender_id("web", sender))
+        return JSONResponse({"erased": True, "messages": [Reply(texts.text("delete.done", lang)).to_dict()]},
+                            headers=_security_headers())
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -197,6 +218,7 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         Route("/api/texts", page_texts),
         Route("/api/messages", messages, methods=["POST"]),
         Route("/api/inbox", inbox, methods=["POST"]),
+        Route("/api/erase", erase, methods=["POST"]),
         Route("/api/letter", letter, methods=["POST"]),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -40,6 +40,10 @@ MAX_ENTITIES_CHARS = 200
 MENU_TOPICS = ("fastlege", "nav", "intro_program", "school", "barnehage", "housing", "interpreter", "caseworker")
 #: Intents a button (or a Telegram command: /start -> /greet, /language) sends bare.
 BARE_INTENTS = frozenset({"greet", "language", *MENU_TOPICS})
+#: "Ask the assistant meanwhile", under the case thread's notice: answered by the
+#: channels' relay (channels/thread.py), never sent to Rasa (not a domain intent).
+ASK_ASSISTANT = "/ask_assistant"
+RELAY_PAYLOADS = frozenset({ASK_ASSISTANT})
 
 _PAYLOAD = re.compile(r"/([a-z_]{1,40})(\{.*\})?", re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -74,6 +78,8 @@ def _allowed_payload(candidate: str) -> str | None:
     match = _PAYLOAD.fullmatch(candidate)
     if match is None:
         return None
+    if candidate in RELAY_PAYLOADS:
+        return candidate
     intent, raw = match[1], match[2]
     entities = _entities(raw) if raw else {}
     if entities is None or not _valid(intent, entities):

@@ -1,5 +1,7 @@
 // The local chat page. Keeps a random sender id in localStorage so the
-// conversation (and the chosen language) survives a page reload.
+// conversation (and the chosen language) survives a page reload, and the
+// last bubbles (HISTORY_LIMIT) on this device only: nothing more is stored on
+// the server. Erasing (the erase button, or typing /delete) clears them too.
 "use strict";
 (function () {
   const log = document.getElementById("log");
@@ -7,12 +9,32 @@
   const form = document.getElementById("composer");
   const languages = document.getElementById("languages");
   const store = window.localStorage;
+  function newSender() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
   let sender = store.getItem("nabo.sender");
   if (!sender) {
-    sender = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    sender = newSender();
     store.setItem("nabo.sender", sender);
   }
   let lang = store.getItem("nabo.lang") || "";
+  const HISTORY_KEY = "nabo.history";
+  const HISTORY_LIMIT = 100;
+  let texts = {};
+
+  function readHistory() {
+    try {
+      const items = JSON.parse(store.getItem(HISTORY_KEY) || "[]");
+      return Array.isArray(items) ? items : [];
+    } catch (e) { return []; }
+  }
+  let history = readHistory();
+
+  function remember(kind, text, buttons, id) {
+    history.push({ kind: kind, text: String(text), buttons: buttons || [], id: id === undefined ? null : id });
+    if (history.length > HISTORY_LIMIT) history = history.slice(history.length - HISTORY_LIMIT);
+    try { store.setItem(HISTORY_KEY, JSON.stringify(history)); } catch (e) { /* full: the page still works */ }
+  }
 
   function linkify(node, text) {
     // Turn URLs into links without ever inserting HTML.
@@ -28,7 +50,12 @@
     }
   }
 
-  function add(kind, text, buttons) {
+  function add(kind, text, buttons, id) {
+    remember(kind, text, buttons, id);
+    show(kind, text, buttons);
+  }
+
+  function show(kind, text, buttons) {
     const div = document.createElement("div");
     div.className = "msg " + kind;
     div.dir = "auto";
@@ -60,6 +87,8 @@
     document.getElementById("send").textContent = t["web.send.button"];
     document.getElementById("letter-label").title = t["web.letter.button"];
     document.getElementById("letter-label").setAttribute("aria-label", t["web.letter.button"]);
+    texts = t;
+    document.getElementById("erase").textContent = t["web.erase.button"];
     languages.setAttribute("aria-label", t["language.choose"]);
     if (!languages.childElementCount) {
       for (const [c, name] of Object.entries(t.languages)) {
@@ -78,7 +107,28 @@
     send("/language" + JSON.stringify({ lang: code }), name);
   }
 
+  // Erase: on the server (the conversation, the channel's records, the case's
+  // personal fields) and on this device (the history, the id, the language).
+  async function erase() {
+    if (!window.confirm(texts["web.erase.confirm"] || "?")) return;
+    let done = false;
+    try {
+      const res = await fetch("/api/erase", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sender: sender }),
+      });
+      done = res.ok;
+    } catch (e) { done = false; }
+    if (!done) { show("bot error", "…"); return; }
+    for (const key of [HISTORY_KEY, "nabo.sender", "nabo.lang", "nabo.unacked"]) store.removeItem(key);
+    history = []; shown = [];
+    log.replaceChildren();
+    sender = newSender(); store.setItem("nabo.sender", sender);
+    show("bot", texts["delete.done"] || "");
+  }
+  document.getElementById("erase").addEventListener("click", erase);
+
   async function send(text, shown) {
+    if (/^\/(delete|slett)$/i.test(text.trim())) { erase(); return; }
     add("user", shown || text);
     let data;
     try {
@@ -128,7 +178,10 @@
   }
   // Answers that come later (a caseworker's, one kept while the assistant was down):
   // fetched now and then, and acknowledged by id on the next call once shown.
+  // Ids shown but not yet acknowledged survive a reload, so nothing is shown twice.
   let shown = [];
+  try { shown = JSON.parse(store.getItem("nabo.unacked") || "[]"); } catch (e) { shown = []; }
+  if (!Array.isArray(shown)) shown = [];
   async function pollInbox() {
     try {
       const res = await fetch("/api/inbox", {
@@ -137,9 +190,15 @@
       });
       if (!res.ok) return;
       shown = [];
-      for (const m of (await res.json()).messages || []) { add("bot", m.text, m.buttons); shown.push(m.id); }
+      const inHistory = new Set(history.map((h) => h.id).filter((id) => id !== null));
+      for (const m of (await res.json()).messages || []) {
+        if (!inHistory.has(m.id)) add("bot", m.text, m.buttons, m.id);
+        shown.push(m.id);
+      }
+      store.setItem("nabo.unacked", JSON.stringify(shown));
     } catch (e) { /* offline: try again later; nothing is lost */ }
   }
+  for (const h of history) show(h.kind, h.text, h.buttons);  // the conversation so far, from this device
   setInterval(pollInbox, 10000);
-  loadTexts(lang);
+  loadTexts(lang).then(pollInbox);
 })();

@@ -206,6 +206,11 @@ class FakeAssistant:
         self.metadata: list[dict[str, str] | None] = []
         self.down = False
         self.forgotten: list[str] = []
+        #: What `parse` (Rasa's /model/parse) says about a text; anything else is
+        #: the `caseworker` topic, no emergency.
+        self.understood: dict[str, dict] = {}
+        self.parsed: list[str] = []
+        self.forms: dict[str, str] = {}  # sender -> the form (Rasa loop) they are in
 
     async def send(self, sender_id: str, text: str, metadata: dict[str, str] | None = None) -> list[Reply]:
         if self.down:
@@ -219,6 +224,16 @@ class FakeAssistant:
         return [Reply(f"Svar på: {text}", (Button("Ja", "/caseworker"),
                                            Button("Lang", '/fastlege{"answer":"fastlege/get_gp","step":"1","x":"' +
                                                   "y" * 40 + '"}')))]
+
+    async def parse(self, text: str) -> dict | None:
+        if self.down:
+            return None
+        self.parsed.append(text)
+        return {"text": text, "intent": {"name": "caseworker", "confidence": 0.6}, "emergency": None,
+                **self.understood.get(text, {})}
+
+    async def active_form(self, sender_id: str) -> str | None:
+        return self.forms.get(sender_id)
 
     async def forget(self, sender_id: str) -> None:
         self.forgotten.append(sender_id)

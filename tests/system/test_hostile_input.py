@@ -45,7 +45,7 @@ from channels.sms.text import encoding_of, split_for_sms, with_options
 from channels.store import Store
 from channels.webchat import create_app
 from core.config import Settings
-from core.payloads import BARE_INTENTS, MENU_TOPICS, clean_text, sanitize
+from core.payloads import BARE_INTENTS, MENU_TOPICS, RELAY_PAYLOADS, clean_text, sanitize
 from locales.catalog import Catalog
 from nlu.langid import LANGUAGES, LanguageIdentifier
 from nlu.text import normalize, strip_invisible, unify_letters
@@ -89,7 +89,7 @@ def _allowed_payloads() -> frozenset[str]:
 
     answers = yaml.safe_load((ROOT / "data" / "knowledge" / "answers.yml").read_text(encoding="utf-8"))
     steps = yaml.safe_load((ROOT / "data" / "knowledge" / "checklist.yml").read_text(encoding="utf-8"))["steps"]
-    allowed = {f"/{intent}" for intent in BARE_INTENTS}
+    allowed = {f"/{intent}" for intent in BARE_INTENTS} | RELAY_PAYLOADS
     allowed |= {"/language" + json.dumps({"lang": code}, separators=(",", ":")) for code in LANGUAGES}
     allowed |= {'/greet{"show":"checklist"}', '/interpreter{"request":"yes"}'}
     allowed |= {"/" + a.split("/")[0] + json.dumps({"answer": a, "step": str(i)}, separators=(",", ":"))

@@ -119,11 +119,12 @@ def test_assign_and_release(store: CaseStore) -> None:
     assert [a["action"] for a in store.audit_log(case["id"])] == ["opened", "assigned", "released"]
 
 
-def test_notes_are_kept_apart_from_messages(store: CaseStore) -> None:
+def test_notes_are_in_the_thread_as_notes_never_as_messages_to_the_person(store: CaseStore) -> None:
     case = open_some(store)["nb"]
     store.add_note(case["id"], "kari", "  Ringte NAV, venter på svar.  ")
     assert [(n["author"], n["text"]) for n in store.notes(case["id"])] == [("kari", "Ringte NAV, venter på svar.")]
-    assert all(m["direction"] == "in" for m in store.messages(case["id"]))
+    assert [m["direction"] for m in store.messages(case["id"])] == ["in", "note"]
+    assert [e["kind"] for e in store.thread(case["id"])["entries"]] == ["person", "note"]
     with pytest.raises(ValueError):
         store.add_note(case["id"], "kari", "   ")
 
@@ -143,10 +144,9 @@ def test_an_older_database_gains_the_desk_columns(tmp_path: Path) -> None:
     CaseStore(tmp_path / "old.db")
     with sqlite3.connect(tmp_path / "old.db") as conn:  # as version 3 left it
         conn.execute("alter table cases drop column facts")
-        conn.execute("drop table case_notes")
         conn.execute("drop index case_messages_by_case")
     store = CaseStore(tmp_path / "old.db")
-    assert "facts" in store.db["cases"].columns_dict and store.db["case_notes"].exists()
+    assert "facts" in store.db["cases"].columns_dict
     # without it the queue reads every message once per case: 112 s instead of 55 ms for 5 000 cases
     assert "case_messages_by_case" in {i.name for i in store.db["case_messages"].indexes}
     CaseStore(tmp_path / "old.db")  # and opening it again changes nothing

@@ -108,3 +108,23 @@ def test_page_and_texts_with_security_headers() -> None:
     assert texts["dir"] == "rtl" and texts["web.placeholder"] == CATALOG.text("web.placeholder", "fa")
     assert c.get("/api/texts", params={"lang": "xx"}).json()["dir"] == "ltr"
     assert c.get("/healthz").json() == {"status": "ok"}
+
+
+def test_erase_needs_json_and_a_valid_id_then_forgets_the_person() -> None:
+    store, fake = Store(None), FakeAssistant()
+    fake.forgotten = []
+
+    async def forget(sender_id: str) -> None:
+        fake.forgotten.append(sender_id)
+
+    fake.forget = forget  # type: ignore[attr-defined]
+    c = client(fake, store=store)
+    c.post("/api/messages", json={"sender": SENDER, "text": "hei", "id": "m-00000002"})
+    assert store.inbound_status_by_external("web", "m-00000002") == "answered"
+    assert c.post("/api/erase", data={"sender": SENDER}).status_code == 415  # no cross-site form post
+    assert c.post("/api/erase", json={"sender": "x"}).status_code == 400
+    assert fake.forgotten == [] and store.inbound_status_by_external("web", "m-00000002") == "answered"
+    r = c.post("/api/erase", json={"sender": SENDER})
+    assert r.status_code == 200 and r.json()["erased"] is True
+    assert r.json()["messages"][0]["text"] == CATALOG.text("delete.done", "nb")
+    assert fake.forgotten == [f"web:{SENDER}"] and store.inbound_status_by_external("web", "m-00000002") is None
