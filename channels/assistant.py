@@ -1,4 +1,6 @@
-"""The one way every channel reaches the assistant: Rasa's REST channel.
+"""The one way every channel reaches the assistant: our signed input channel
+in Rasa (`channels/rasa_channel.py`, the REST channel's shape plus an HMAC
+per request, core.signing), never Rasa's open REST channel.
 
 A channel sends (sender id, text) and gets back channel-neutral replies:
 text plus optional buttons (title, payload).
@@ -7,6 +9,7 @@ text plus optional buttons (title, payload).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,8 +17,11 @@ from typing import Any
 import httpx
 
 from channels.tracker import TrackerDatabase
+from core.signing import channel_secret, signed_headers
 
 logger = logging.getLogger(__name__)
+#: The signed input channel's webhook (Rasa mounts a channel named "nabo" at /webhooks/nabo).
+WEBHOOK_PATH = "/webhooks/nabo/webhook"
 
 
 class AssistantUnavailable(Exception):
@@ -41,10 +47,16 @@ class Reply:
 
 class AssistantClient:
     def __init__(self, base_url: str, timeout: float = 30.0, client: httpx.AsyncClient | None = None,
-                 tracker: TrackerDatabase | None = None) -> None:
-        self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+                 tracker: TrackerDatabase | None = None, secret: str | None = None) -> None:
+        self._url = base_url.rstrip("/") + WEBHOOK_PATH
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._tracker = tracker
+        self._secret = secret  # None: RASA_CHANNEL_SECRET or var/rasa-channel-secret, read at the first send
+
+    def _sign(self, body: bytes) -> dict[str, str]:
+        if self._secret is None:
+            self._secret = channel_secret()
+        return {"content-type": "application/json", **signed_headers(self._secret, body)}
 
     async def forget(self, sender_id: str) -> None:
         """Erase the person's conversation from Rasa's tracker store.
@@ -62,8 +74,9 @@ class AssistantClient:
         body: dict[str, object] = {"sender": sender_id, "message": text}
         if metadata:
             body["metadata"] = metadata
+        raw = json.dumps(body).encode("ascii")  # ASCII-escaped: exactly the bytes signed
         try:
-            response = await self._client.post(self._url, json=body)
+            response = await self._client.post(self._url, content=raw, headers=self._sign(raw))
             response.raise_for_status()
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:
