@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from core.db import check_writable, migration, open_database
+from core.privacy import PersonHasher
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Dangers in which contacting the person unasked could endanger them.
 CAUTION_DANGERS = frozenset({"violence", "child"})
 STATUSES = ("open", "claimed", "answered", "closed")
@@ -60,6 +61,7 @@ class CaseStore:
     def __init__(self, path: Path | str | None = None) -> None:
         self.db = open_database(path)
         self._lock = threading.RLock()
+        self._hash = PersonHasher(path)
         self.migrate()
 
     def migrate(self) -> None:
@@ -90,6 +92,9 @@ class CaseStore:
             if version < 3:  # the kind of danger of an urgent case, and whether contact must be asked first
                 self.db["cases"].add_column("danger", str)
                 self.db["cases"].add_column("contact_caution", int)
+            if version < 4:  # who wrote an unanswered message, as a keyed hash: /delete finds their words
+                self.db["unanswered"].add_column("person", str)
+                self.db["unanswered"].create_index(["person"])
 
     def _audit(self, actor: str, action: str, case_id: int | None, details: dict | None = None) -> None:
         self.db["audit"].insert({"at": now(), "actor": actor, "action": action, "case_id": case_id,
@@ -186,10 +191,13 @@ class CaseStore:
         return verify_password(password, rows[0]["password"]) if rows else verify_password(password, _DUMMY)
 
     # -- what the assistant could not answer -------------------------------------------
-    def record_unanswered(self, language: str, topic: str, text: str, text_nb: str | None) -> None:
+    def record_unanswered(self, language: str, topic: str, text: str, text_nb: str | None, sender: str = "") -> None:
+        """A question the assistant could not answer, for the desk's content
+        page. The person is kept only as a keyed hash, so their erasure
+        removes their words here too."""
         with self._lock, self.db.conn:
             self.db["unanswered"].insert({"at": now(), "language": language, "topic": topic, "text": text[:500],
-                                          "text_nb": text_nb})
+                                          "text_nb": text_nb, "person": self._hash(sender) if sender else None})
 
     def unanswered_summary(self) -> list[dict[str, Any]]:
         return list(self.db.query(
@@ -234,31 +242,48 @@ class CaseStore:
 
     # -- privacy -----------------------------------------------------------------------
     def forget(self, sender: str) -> int:
-        """Erase the personal fields of a person's cases (who, their words,
-        the excerpt, interpreter details); keep anonymous counts (topic,
-        language, dates, status). Returns how many cases were touched."""
+        """Erase the personal fields of a person's cases (who, their words and
+        the caseworkers' replies, the excerpt, interpreter details and the
+        caseworkers' notes on the interpreter request) and their words in the
+        unanswered log; keep anonymous counts (topic, language, dates,
+        status). Returns how many cases were touched."""
         with self._lock, self.db.conn:
             ids = [r["id"] for r in self.db["cases"].rows_where("sender = ?", [sender])]
             for case_id in ids:
-                self.db["cases"].update(case_id, {"sender": f"erased:{case_id}", "text_original": None,
-                                                  "text_nb": None, "excerpt": None})
-                self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?",
-                                [case_id])
-                self.db.execute("update interpreter_requests set details = '{}' where case_id = ?", [case_id])
+                self._strip_case(case_id)
                 self._audit("person", "erased", case_id)
+            self.db.execute("delete from unanswered where person = ?", [self._hash(sender)])
             return len(ids)
 
+    def _strip_case(self, case_id: int) -> None:
+        """Remove everything personal from one case (inside a transaction)."""
+        self.db["cases"].update(case_id, {"sender": f"erased:{case_id}", "text_original": None, "text_nb": None,
+                                          "excerpt": None})
+        self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?", [case_id])
+        self.db.execute("update interpreter_requests set details = '{}', interpreter = null, time = null,"
+                        " reason = null where case_id = ?", [case_id])
+
     def purge_older_than(self, days: int) -> int:
-        """Retention: drop the words of closed cases older than `days`."""
+        """Retention, whatever a case's status: words (the person's, the
+        caseworkers', a letter's excerpt) and interpreter details and notes
+        older than `days` are deleted; a case untouched for `days` loses who
+        it was about too and is closed. The unanswered log keeps only topic,
+        language and date. Returns how many cases were closed this way."""
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="seconds")
         with self._lock, self.db.conn:
-            ids = [r["id"] for r in self.db["cases"].rows_where("status = 'closed' and updated <= ? and "
-                                                                "text_original is not null", [cutoff])]
+            ids = [r["id"] for r in self.db["cases"].rows_where("updated <= ? and sender not like 'erased:%'",
+                                                                [cutoff])]
             for case_id in ids:
-                self.db["cases"].update(case_id, {"text_original": None, "text_nb": None, "excerpt": None})
-                self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?",
-                                [case_id])
-            self.db.execute("update unanswered set text = null, text_nb = null where at <= ?", [cutoff])
+                self._strip_case(case_id)
+                self.db["cases"].update(case_id, {"status": "closed"})
+                self._audit("retention", "purged", case_id)
+            self.db.execute("update cases set text_original = null, text_nb = null, excerpt = null"
+                            " where created <= ?", [cutoff])
+            self.db.execute("update case_messages set text_original = null, text_nb = null where created <= ?",
+                            [cutoff])
+            self.db.execute("update interpreter_requests set details = '{}', interpreter = null, time = null,"
+                            " reason = null where created <= ?", [cutoff])
+            self.db.execute("update unanswered set text = null, text_nb = null, person = null where at <= ?", [cutoff])
             return len(ids)
 
     def unnotified(self) -> list[dict[str, Any]]:
