@@ -1,4 +1,4 @@
-"""The web chat: the page, its texts, and its two calls.
+"""The web chat: the page, its texts, and its calls.
 
 `POST /api/messages` takes a message through the relay like every channel
 (recorded once by its id, one person's messages in order, kept while the
@@ -6,6 +6,9 @@ assistant is down and answered later) and returns the replies. Replies that
 come later (a caseworker's, an answer kept while the assistant was down)
 wait in the outbox until the page fetches them with `POST /api/inbox` and
 acknowledges them by id on its next call: reading alone loses nothing.
+`POST /api/erase` erases everything stored for the page's sender id (the
+conversation in Rasa's tracker store, channel records, cases' personal
+fields, the unanswered log); the page then clears its own storage.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from channels.assistant import AssistantClient, Reply
 from channels.letters import HAND_OVER, LetterDesk
 from channels.relay import Conversations
 from channels.store import Store
+from channels.tracker import TrackerDatabase
 from core.config import Settings
 from core.payloads import read_limited, sanitize
 from core.privacy import pseudonym
@@ -38,7 +42,8 @@ from nlu.text import strip_invisible
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_TEXTS = ("web.title", "web.placeholder", "web.send.button", "language.choose", "web.letter.button")
+PAGE_TEXTS = ("web.title", "web.placeholder", "web.send.button", "language.choose", "web.letter.button",
+              "web.erase.button", "delete.confirm")
 RTL_LANGUAGES = {"ar", "fa"}
 LETTER_MAX_BYTES = Limits().max_bytes
 #: A request body larger than this is not read (a message of MAX_MESSAGE_CHARS
@@ -51,7 +56,8 @@ def create_app(settings: Settings, client: AssistantClient | None = None, catalo
     """The chat page on its own (tests); channels.app hosts it with the channels."""
     texts = catalog or Catalog.load()
     owned = client is None
-    client = client or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds)
+    client = client or AssistantClient(settings.rasa_url, settings.rasa_timeout_seconds,
+                                       tracker=TrackerDatabase(settings.tracker_store_url))
     store = store or Store(settings.bot_db)
     conversations = Conversations(client, store, texts, settings.default_language, identifier, settings.log_salt)
 
@@ -189,6 +195,27 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         out = [{"id": r["id"], **json.loads(r["body"])} for r in waiting if r["id"] not in acks]
         return JSONResponse({"messages": out}, headers=_security_headers())
 
+    async def erase(request: Request) -> JSONResponse:
+        """The page's "delete my conversation": everything stored for this
+        sender id goes (Conversations.erase), answered in the person's language."""
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return _error(texts, "input.empty", settings.default_language, 415)  # no cross-site form posts
+        if await read_limited(request, 64 * 1024) is None:
+            return _error(texts, "input.empty", settings.default_language, 413)
+        try:
+            body = await request.json()
+        except (ValueError, RecursionError):
+            return _error(texts, "input.empty", settings.default_language, 400)
+        sender = body.get("sender") if isinstance(body, dict) else None
+        if not _valid_id(sender):
+            return _error(texts, "input.empty", settings.default_language, 400)
+        person = sender_id("web", sender)
+        hint = body.get("lang")
+        lang = store.language(person) or (hint if hint in LANGUAGES else settings.default_language)
+        await conversations.erase(person)
+        return JSONResponse({"messages": [Reply(texts.text("delete.done", lang)).to_dict()], "erased": True},
+                            headers=_security_headers())
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -197,6 +224,7 @@ def webchat_routes(settings: Settings, conversations: Conversations, texts: Cata
         Route("/api/texts", page_texts),
         Route("/api/messages", messages, methods=["POST"]),
         Route("/api/inbox", inbox, methods=["POST"]),
+        Route("/api/erase", erase, methods=["POST"]),
         Route("/api/letter", letter, methods=["POST"]),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

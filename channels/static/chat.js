@@ -7,12 +7,14 @@
   const form = document.getElementById("composer");
   const languages = document.getElementById("languages");
   const store = window.localStorage;
-  let sender = store.getItem("nabo.sender");
-  if (!sender) {
-    sender = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-    store.setItem("nabo.sender", sender);
+  function newSender() {
+    const id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    store.setItem("nabo.sender", id);
+    return id;
   }
+  let sender = store.getItem("nabo.sender") || newSender();
   let lang = store.getItem("nabo.lang") || "";
+  let texts = {};
 
   function linkify(node, text) {
     // Turn URLs into links without ever inserting HTML.
@@ -52,6 +54,8 @@
   async function loadTexts(code) {
     const res = await fetch("/api/texts?lang=" + encodeURIComponent(code || ""));
     const t = await res.json();
+    texts = t;
+    document.getElementById("erase").textContent = t["web.erase.button"];
     document.documentElement.lang = code || "nb";
     document.documentElement.dir = t.dir;
     document.getElementById("title").textContent = t["web.title"];
@@ -141,5 +145,30 @@
     } catch (e) { /* offline: try again later; nothing is lost */ }
   }
   setInterval(pollInbox, 10000);
+
+  // "Delete my conversation": the server erases everything kept for this id,
+  // then this device forgets it too (id, language, what is on the screen).
+  document.getElementById("erase").addEventListener("click", async () => {
+    if (!window.confirm(texts["delete.confirm"] || "?")) return;
+    try {
+      const res = await fetch("/api/erase", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sender: sender, lang: lang }),
+      });
+      const data = await res.json();
+      if (!res.ok || !data.erased) {
+        for (const m of data.messages || []) add("bot error", m.text);
+        return;
+      }
+      store.removeItem("nabo.sender"); store.removeItem("nabo.lang");
+      window.sessionStorage.clear();
+      shown = [];
+      log.replaceChildren();
+      sender = newSender();
+      for (const m of data.messages || []) add("bot", m.text);
+    } catch (e) {
+      add("bot error", "…");
+    }
+  });
   loadTexts(lang);
 })();
