@@ -93,8 +93,11 @@ class PersonHasher:
     Without the key a hash cannot be turned back into a phone number."""
 
     def __init__(self, database: Path | str | None) -> None:
-        folder = Path(database).parent if database else None
-        self._key = (local_secret(folder / PERSON_KEY_FILE) if folder else secrets.token_urlsafe(32)).encode()
+        self._folder = Path(database).parent if database else None
+        self._key: bytes | None = None
 
     def __call__(self, sender: str) -> str:
+        if self._key is None:  # made the first time it is needed, not by merely opening a database
+            self._key = (local_secret(self._folder / PERSON_KEY_FILE) if self._folder
+                         else secrets.token_urlsafe(32)).encode()
         return "h:" + hmac.new(self._key, sender.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()

@@ -65,7 +65,7 @@ def leftovers(folder: Path, sender: str) -> list[str]:
                 cursor = conn.execute(f'select * from "{table}"')
                 columns = [c[0] for c in cursor.description]
                 for row in cursor.fetchall():
-                    for column, value in zip(columns, row):
+                    for column, value in zip(columns, row, strict=True):
                         text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
                         found += [f"{name}:{table}.{column} has {n!r}" for n in needles(sender) if n in text]
     return found
@@ -80,7 +80,7 @@ def seed_tracker(path: Path, sender: str) -> None:
 
     store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(path))
     tracker = DialogueStateTracker.from_events(sender, [
-        UserUttered(WORDS, metadata={"language_hint": "so"}), BotUttered(f"Svar til deg i Storgata 17")])
+        UserUttered(WORDS, metadata={"language_hint": "so"}), BotUttered("Svar til deg i Storgata 17")])
     asyncio.run(store.save(tracker))
     store.engine.dispose()
 

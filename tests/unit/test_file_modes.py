@@ -200,7 +200,7 @@ def test_backup_and_restore_write_owner_only_files(tmp_path: Path, loose_umask: 
     assert made.returncode == 0, made.stderr
     assert mode(dest) == 0o700 and mode(dest.parent) == 0o700
     assert {p.name: mode(p) for p in dest.iterdir()} == {n: 0o600 for n in ("bot.db", "cases.db", "manifest.json",
-                                                                             "sms-json-secret", "person-key")}
+                                                                             "sms-json-secret")}
     for path in var.iterdir():
         os.remove(path)
     var.rmdir()
@@ -208,8 +208,7 @@ def test_backup_and_restore_write_owner_only_files(tmp_path: Path, loose_umask: 
                               capture_output=True, text=True, timeout=120)
     assert restored.returncode == 0, restored.stderr
     assert mode(var) == 0o700
-    assert {p.name: mode(p) for p in var.iterdir()} == {n: 0o600 for n in ("bot.db", "cases.db", "sms-json-secret",
-                                                                            "person-key")}
+    assert {p.name: mode(p) for p in var.iterdir()} == {n: 0o600 for n in ("bot.db", "cases.db", "sms-json-secret")}
     previous = owner_only()  # as the channel server does before opening them
     try:
         store = Store(var / "bot.db")
