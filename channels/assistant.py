@@ -77,6 +77,9 @@ class AssistantClient:
         raw = json.dumps(body).encode("ascii")  # ASCII-escaped: exactly the bytes signed
         try:
             response = await self._client.post(self._url, content=raw, headers=self._sign(raw))
+            if response.status_code == 401:  # a configuration fault, not an outage: say which
+                logger.error("Rasa refused the signed message: RASA_CHANNEL_SECRET differs between the channel "
+                             "server and Rasa, or their clocks are more than 5 minutes apart")
             response.raise_for_status()
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:
