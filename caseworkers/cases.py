@@ -45,6 +45,14 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
+ERASED_PREFIX = "erased:"
+
+
+def is_erased(sender: str) -> bool:
+    """A case whose person erased it, or that retention emptied: nobody to write to."""
+    return sender.startswith(ERASED_PREFIX)
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -257,7 +265,7 @@ class CaseStore:
 
     def _strip_case(self, case_id: int) -> None:
         """Remove everything personal from one case (inside a transaction)."""
-        self.db["cases"].update(case_id, {"sender": f"erased:{case_id}", "text_original": None, "text_nb": None,
+        self.db["cases"].update(case_id, {"sender": f"{ERASED_PREFIX}{case_id}", "text_original": None, "text_nb": None,
                                           "excerpt": None})
         self.db.execute("update case_messages set text_original = null, text_nb = null where case_id = ?", [case_id])
         self.db.execute("update interpreter_requests set details = '{}', interpreter = null, time = null,"
@@ -271,8 +279,8 @@ class CaseStore:
         language and date. Returns how many cases were closed this way."""
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="seconds")
         with self._lock, self.db.conn:
-            ids = [r["id"] for r in self.db["cases"].rows_where("updated <= ? and sender not like 'erased:%'",
-                                                                [cutoff])]
+            ids = [r["id"] for r in self.db["cases"].rows_where("updated <= ? and sender not like ?",
+                                                                [cutoff, ERASED_PREFIX + "%"])]
             for case_id in ids:
                 self._strip_case(case_id)
                 self.db["cases"].update(case_id, {"status": "closed"})

@@ -33,7 +33,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.templating import Jinja2Templates
 
-from caseworkers.cases import AlreadyDecided, CaseStore
+from caseworkers.cases import AlreadyDecided, CaseStore, is_erased
 from caseworkers.translate import Translator
 from core.payloads import read_limited
 from locales.catalog import Catalog
@@ -57,6 +57,8 @@ TEMPLATES = Jinja2Templates(env=jinja2.Environment(
     finalize=_visible_controls,
 ))
 MAX_FORM_BYTES = 256 * 1024
+ERASED_ERROR = ("Personen har slettet det som var lagret, eller lagringstiden er ute: "
+                "det er ingen å sende til. Ingenting ble sendt.")
 MAX_TRACKED_LOGINS = 10_000  # failed-login keys kept in memory at most
 #: Sends a text to a person through their channel: (sender id, text, language).
 #: send(sender, text, language, reference): reference names the message, so it is sent once.
@@ -184,6 +186,9 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
             if not text_nb:  # nothing to send: say so, send nothing
                 return page(request, "case.html", status=422, case=case, messages=cases.messages(case["id"]),
                             error="Skriv et svar.")
+            if is_erased(case["sender"]):  # the person erased it, or retention did: nobody to send to
+                return page(request, "case.html", status=409, case=case, messages=cases.messages(case["id"]),
+                            error=ERASED_ERROR)
             translated = await asyncio.to_thread(translator.translate, text_nb, "nb", case["language"])
             message = outgoing(case["language"], text_nb, translated, form.get("text_en", "").strip())
             # recorded first: its id keys the send, so a retry never sends it twice
@@ -214,6 +219,9 @@ def desk_app(cases: CaseStore, translator: Translator, catalog: Catalog, send: S
         row = next((r for r in cases.interpreter_requests() if r["id"] == wanted), None)
         if row is None:
             return page(request, "missing.html", status=404)
+        if is_erased(row["sender"]):
+            return page(request, "interpreters.html", status=409, requests=cases.interpreter_requests(),
+                        error=ERASED_ERROR)
         confirmed = request.path_params["decision"] == "confirm"
         note = (form.get("time", "") + " " + form.get("interpreter", "")).strip() if confirmed else form.get("reason", "")
         if not note.strip():

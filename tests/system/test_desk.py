@@ -212,3 +212,24 @@ def test_reply_is_machine_translated_when_a_package_is_installed(tmp_path: Path)
         sent = read_inbox(server.url, "p3")
     assert sent[0]["text"].startswith(CATALOG.text("case.reply_translated", "so"))
     assert cases.messages(case["id"])[-1]["machine_translated"] == 1
+
+
+def test_nothing_is_sent_into_an_erased_case(desk) -> None:
+    """Security review: "send" went into a case the person had erased. Nor
+    does an interpreter decision go to a person erased since."""
+    server, cases, store = desk
+    case, _ = cases.open_case(sender="web:gone1234", channel="web", language="nb", topic="nav", text="hjelp")
+    request = cases.add_interpreter_request(case["id"], json.dumps({"appointment": "nav", "language": "nb"}))
+    cases.forget("web:gone1234")
+    with httpx.Client() as client:
+        login(client, server.url)
+        page = client.get(f"{server.url}/desk/cases/{case['reference']}")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+        r = client.post(f"{server.url}/desk/cases/{case['reference']}/send", data={"csrf": token, "text": "Hei!"})
+        assert r.status_code == 409 and "Ingenting ble sendt" in r.text
+        r = client.post(f"{server.url}/desk/interpreters/{request}/confirm",
+                        data={"csrf": token, "time": "fredag 10", "interpreter": "Tolk Hansen"})
+        assert r.status_code == 409
+    assert [m["direction"] for m in cases.messages(case["id"])] == ["in"]  # no reply recorded
+    assert list(store.rows("outbound")) == []
+    assert cases.interpreter_requests()[0]["status"] == "requested"
