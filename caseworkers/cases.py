@@ -213,7 +213,8 @@ class CaseStore:
             "group by language, topic order by count desc"))
 
     def unanswered(self, limit: int = 200) -> list[dict[str, Any]]:
-        return list(self.db["unanswered"].rows_where(order_by="id desc", limit=limit))
+        """The latest questions still holding their words (retention keeps only the counts of older ones)."""
+        return list(self.db["unanswered"].rows_where("text is not null", order_by="id desc", limit=limit))
 
     # -- interpreter requests ------------------------------------------------------------
     def add_interpreter_request(self, case_id: int, details: str) -> int:

@@ -183,6 +183,7 @@ def test_the_age_purge_leaves_nothing_old_whatever_its_state(deployment, tmp_pat
     assert cases.queue()[0]["sender"] == recent and cases.get(cases.queue()[0]["reference"])["text_original"]
     assert [r["sender"] for r in store.rows("inbound")] == [recent]
     assert cases.unanswered_summary()[0]["count"] == 1  # anonymous counts stay
+    assert cases.unanswered() == []  # the desk lists no emptied rows
     assert store.opted_out(old)  # the STOP (a keyed hash) outlives the retention period
 
 
