@@ -92,6 +92,10 @@ def main() -> None:
     if not is_loopback(host) and os.environ.get("RASA_API_TOKEN_SOURCE") == "generated":
         raise SystemExit(f"Rasa on {host} (not loopback) needs a RASA_API_TOKEN chosen by the operator.")
     check_rest(args, host, os.environ)
+    if not is_loopback(host) and (not os.environ.get("RASA_CHANNEL_SECRET")
+                                  or os.environ.get("RASA_CHANNEL_SECRET_SOURCE") == "generated"):
+        raise SystemExit(f"Rasa on {host} (not loopback) needs RASA_CHANNEL_SECRET chosen by the operator, "
+                         "the same on every machine: the channel workers sign each message with it.")
     sys.argv = rasa_argv(args, token)
     from rasa.__main__ import main as rasa_main
 

@@ -106,6 +106,7 @@ class Stack:
                 "RASA_API_TOKEN": self.api_token,
                 "RASA_API_TOKEN_SOURCE": "operator" if os.environ.get("RASA_API_TOKEN") else "generated",
                 "RASA_CHANNEL_SECRET": self.channel_secret,
+                "RASA_CHANNEL_SECRET_SOURCE": "operator" if os.environ.get("RASA_CHANNEL_SECRET") else "generated",
                 "TRACKER_DB": str(self.tracker_db.resolve()),
                 "BOT_DB": os.environ.get("BOT_DB") or str(self.tracker_db.resolve().parent / "bot.db"),
                 "RASA_URL": self.rasa_url,

@@ -85,7 +85,7 @@ async def test_the_client_signs_what_it_sends() -> None:
 
 
 def serve(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("RASA_API_TOKEN", "NABO_ENV"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("RASA_API_TOKEN", "NABO_ENV", "RASA_CHANNEL"))}
     return subprocess.run([sys.executable, "-m", "ops.rasa_serve", *args], cwd=ROOT,
                           env={**base, "RASA_API_TOKEN": "t" * 32, "RASA_API_TOKEN_SOURCE": "operator", **env},
                           capture_output=True, text=True, timeout=60)
@@ -100,6 +100,14 @@ def test_the_open_rest_channel_is_refused_in_production_and_off_loopback() -> No
     assert result.returncode != 0 and "REST channel is refused" in result.stderr
     result = serve(["-i", "10.0.0.5", "--credentials", "deploy/credentials.production.yml", "--connector", "rest"])
     assert result.returncode != 0 and "REST channel is refused" in result.stderr
+
+
+def test_a_public_bind_needs_a_channel_secret_chosen_by_the_operator() -> None:
+    production = ["--credentials", "deploy/credentials.production.yml"]
+    result = serve(["-i", "10.0.0.5", *production])
+    assert result.returncode != 0 and "RASA_CHANNEL_SECRET" in result.stderr
+    result = serve(["-i", "10.0.0.5", *production], RASA_CHANNEL_SECRET=SECRET, RASA_CHANNEL_SECRET_SOURCE="generated")
+    assert result.returncode != 0 and "RASA_CHANNEL_SECRET" in result.stderr
 
 
 def test_rest_detection() -> None:
