@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -37,7 +38,8 @@ class AssistantAction(Action, abc.ABC):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         """The action's replies, then one marker the channels read instead of
         guessing: the language these replies are in (decided here, once)."""
-        turn = Turn.read(tracker.latest_message or {}, tracker.slots, settings().default_language)
+        turn = replace(Turn.read(tracker.latest_message or {}, tracker.slots, settings().default_language),
+                       sender=tracker.sender_id or "")
         events = self._run(dispatcher, tracker, turn)
         language = next((e["value"] for e in reversed(events)
                          if e.get("event") == "slot" and e.get("name") == LANGUAGE_SLOT and e.get("value")),

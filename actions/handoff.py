@@ -152,7 +152,7 @@ def record_unanswered(turn: Turn) -> None:
     store = case_store()
     text_nb = turn.text if turn.language == "nb" else translator().translate(turn.text, turn.language, "nb")
     guess = next((t for t, _ in turn.ranking if t not in ("out_of_scope",)), turn.topic)
-    store.record_unanswered(turn.language, guess, turn.text, text_nb)
+    store.record_unanswered(turn.language, guess, turn.text, text_nb, sender=turn.sender)
 
 
 class ActionRequestCaseworker(AssistantAction):

@@ -41,6 +41,8 @@ class Turn:
     answer: str | None = None
     answer_sure: bool = True
     answer_candidates: tuple[str, ...] = ()
+    #: Whose turn it is (the tracker's sender id): the unanswered log keeps it as a keyed hash for erasure.
+    sender: str = ""
 
     def entity(self, name: str) -> str | None:
         return next((value for key, value in self.entities if key == name), None)

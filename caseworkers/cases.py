@@ -21,13 +21,22 @@ import sqlite_utils
 
 from caseworkers import accounts
 from core.db import check_writable, migration, open_database
+from core.privacy import PersonHasher
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Dangers in which contacting the person unasked could endanger them.
 CAUTION_DANGERS = frozenset({"violence", "child"})
 STATUSES = ("open", "claimed", "answered", "closed")
 URGENCY_ORDER = {"urgent": 0, "normal": 1}
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud on the phone
+
+
+ERASED_PREFIX = "erased:"
+
+
+def is_erased(sender: str) -> bool:
+    """A case whose person erased it, or that retention emptied: nobody to write to."""
+    return sender.startswith(ERASED_PREFIX)
 
 
 def now() -> str:
@@ -133,6 +142,7 @@ class CaseStore:
     def __init__(self, path: Path | str | None = None) -> None:
         self.db = open_database(path)
         self._lock = threading.RLock()
+        self._hash = PersonHasher(path)
         self.migrate()
 
     def migrate(self) -> None:
@@ -166,6 +176,9 @@ class CaseStore:
             if version < 4:  # accounts with roles, server-side desk sessions, lock-out; structured appointments
                 accounts.create_tables(self.db)
                 add_interpreter_appointments(self.db)
+            if version < 5:  # who wrote an unanswered message, as a keyed hash: /delete finds their words
+                self.db["unanswered"].add_column("person", str)
+                self.db["unanswered"].create_index(["person"])
             self._migrate_desk()
         self._migrate_case_thread()  # its own transaction
 
@@ -518,10 +531,13 @@ class CaseStore:
         return accounts.Accounts(self).verify(username, password) is not None
 
     # -- what the assistant could not answer -------------------------------------------
-    def record_unanswered(self, language: str, topic: str, text: str, text_nb: str | None) -> None:
+    def record_unanswered(self, language: str, topic: str, text: str, text_nb: str | None, sender: str = "") -> None:
+        """A question the assistant could not answer, for the desk's content
+        page. The person is kept only as a keyed hash, so their erasure
+        removes their words here too."""
         with self._lock, self.db.conn:
             self.db["unanswered"].insert({"at": now(), "language": language, "topic": topic, "text": text[:500],
-                                          "text_nb": text_nb})
+                                          "text_nb": text_nb, "person": self._hash(sender) if sender else None})
 
     def unanswered_summary(self) -> list[dict[str, Any]]:
         return list(self.db.query(
@@ -529,7 +545,8 @@ class CaseStore:
             "group by language, topic order by count desc"))
 
     def unanswered(self, limit: int = 200) -> list[dict[str, Any]]:
-        return list(self.db["unanswered"].rows_where(order_by="id desc", limit=limit))
+        """The latest questions still holding their words (retention keeps only the counts of older ones)."""
+        return list(self.db["unanswered"].rows_where("text is not null", order_by="id desc", limit=limit))
 
     # -- interpreter requests ------------------------------------------------------------
     def add_interpreter_request(self, case_id: int, details: str) -> int:
@@ -605,32 +622,50 @@ class CaseStore:
 
     # -- privacy -----------------------------------------------------------------------
     def forget(self, sender: str) -> int:
-        """Erase the personal fields of a person's cases (who, their words,
-        the excerpt, interpreter details); keep anonymous counts (topic,
-        language, dates, status). Returns how many cases were touched."""
+        """Erase the personal fields of a person's cases (who, their words and
+        the caseworkers' replies, the excerpt, interpreter details and the
+        caseworkers' notes on the interpreter request) and their words in the
+        unanswered log; keep anonymous counts (topic, language, dates,
+        status). Returns how many cases were touched."""
         with self._lock, self.db.conn:
             ids = [r["id"] for r in self.db["cases"].rows_where("sender = ?", [sender])]
             for case_id in ids:
-                self.db["cases"].update(case_id, {"sender": f"erased:{case_id}", "text_original": None,
-                                                  "text_nb": None, "excerpt": None})
-                self.db.execute("update case_messages set text_original = null, text_nb = null, "
-                                "understood_answer = null, understood_title = null where case_id = ?", [case_id])
-                self.db.execute("update interpreter_requests set details = '{}', place = null where case_id = ?",
-                                [case_id])
+                self._strip_case(case_id)
                 self._audit("person", "erased", case_id)
+            self.db.execute("delete from unanswered where person = ?", [self._hash(sender)])
             return len(ids)
 
+    def _strip_case(self, case_id: int) -> None:
+        """Remove everything personal from one case (inside a transaction)."""
+        self.db["cases"].update(case_id, {"sender": f"{ERASED_PREFIX}{case_id}", "text_original": None, "text_nb": None,
+                                          "excerpt": None})
+        self.db.execute("update case_messages set text_original = null, text_nb = null, understood_answer = null, "
+                        "understood_title = null where case_id = ?", [case_id])
+        self.db.execute("update interpreter_requests set details = '{}', interpreter = null, time = null,"
+                        " reason = null, place = null where case_id = ?", [case_id])
+        self.db["cases"].update(case_id, {"facts": None})  # what the assistant understood of the person's words
+
     def purge_older_than(self, days: int) -> int:
-        """Retention: drop the words of closed cases older than `days`."""
+        """Retention, whatever a case's status: words (the person's, the
+        caseworkers', a letter's excerpt) and interpreter details and notes
+        older than `days` are deleted; a case untouched for `days` loses who
+        it was about too and is closed. The unanswered log keeps only topic,
+        language and date. Returns how many cases were closed this way."""
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="seconds")
         with self._lock, self.db.conn:
-            ids = [r["id"] for r in self.db["cases"].rows_where("status = 'closed' and updated <= ? and "
-                                                                "text_original is not null", [cutoff])]
+            ids = [r["id"] for r in self.db["cases"].rows_where("updated <= ? and sender not like ?",
+                                                                [cutoff, ERASED_PREFIX + "%"])]
             for case_id in ids:
-                self.db["cases"].update(case_id, {"text_original": None, "text_nb": None, "excerpt": None})
-                self.db.execute("update case_messages set text_original = null, text_nb = null, "
-                                "understood_title = null where case_id = ?", [case_id])
-            self.db.execute("update unanswered set text = null, text_nb = null where at <= ?", [cutoff])
+                self._strip_case(case_id)
+                self.db["cases"].update(case_id, {"status": "closed"})
+                self._audit("retention", "purged", case_id)
+            self.db.execute("update cases set text_original = null, text_nb = null, excerpt = null"
+                            " where created <= ?", [cutoff])
+            self.db.execute("update case_messages set text_original = null, text_nb = null, understood_answer = null,"
+                            " understood_title = null where created <= ?", [cutoff])
+            self.db.execute("update interpreter_requests set details = '{}', interpreter = null, time = null,"
+                            " reason = null, place = null where created <= ?", [cutoff])
+            self.db.execute("update unanswered set text = null, text_nb = null, person = null where at <= ?", [cutoff])
             return len(ids)
 
     def unnotified(self) -> list[dict[str, Any]]:

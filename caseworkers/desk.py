@@ -51,7 +51,7 @@ from actions.knowledge import KnowledgeBase
 from actions.office_hours import OfficeHours
 from caseworkers import appointments, labels
 from caseworkers.accounts import ADMIN, ROLES, AccountError, Accounts
-from caseworkers.cases import AlreadyDecided, CaseClosed, CaseStore, QueueFilter, Taken
+from caseworkers.cases import AlreadyDecided, CaseClosed, CaseStore, QueueFilter, Taken, is_erased
 from caseworkers.translate import PIVOT, Translator
 from core.payloads import read_limited
 from locales.catalog import Catalog
@@ -78,6 +78,8 @@ TEMPLATES.env.filters.update(labels.FILTERS)
 MAX_FORM_BYTES = 256 * 1024
 SESSION_COOKIE = "desk_session"
 LOGIN_CSRF_COOKIE = "desk_login_csrf"  # the login form's token, before there is a session
+ERASED_ERROR = ("Personen har slettet det som var lagret, eller lagringstiden er ute: "
+                "det er ingen å sende til. Ingenting ble sendt.")
 #: Sends a text to a person through their channel: (sender id, text, language).
 #: send(sender, text, language, reference): reference names the message, so it is sent once.
 SendToPerson = Callable[[str, str, str, str], Awaitable[None]]
@@ -524,6 +526,8 @@ async def send_ready(request: Request, desk: Desk, case: dict[str, Any], form: d
     reply = ready_reply(desk, case, form.get("source", ""), working_days(form))
     if reply is None:
         return case_page_response(request, case, status=422, insert_error="Velg et svar eller en mal.")
+    if is_erased(case["sender"]):
+        return case_page_response(request, case, status=409, insert_error=ERASED_ERROR)
     text, text_nb = reply
     message = f"{desk.catalog.text('case.reply_from_caseworker', case['language'])}\n\n{text}"
     who = user(request) or ""
@@ -555,6 +559,8 @@ async def send(request: Request, desk: Desk, case: dict[str, Any], form: dict[st
     text_nb = form.get("text", "").strip()
     if not text_nb:  # nothing to send: say so, send nothing
         return case_page_response(request, case, status=422, error="Skriv et svar.")
+    if is_erased(case["sender"]):  # the person erased it, or retention did: nobody to send to
+        return case_page_response(request, case, status=409, error=ERASED_ERROR)
     translated = await asyncio.to_thread(desk.translator.translate, text_nb, "nb", case["language"])
     message = outgoing(desk.catalog, case["language"], text_nb, translated, form.get("text_en", "").strip())
     # recorded first: its id keys the send, so a retry never sends it twice
@@ -605,6 +611,8 @@ async def decide(request: Request) -> Response:
     row = desk.cases.interpreter_request(wanted)
     if row is None or decision not in ("confirm", "decline", "cancel"):
         return page(request, "missing.html", status=404)
+    if is_erased(row["sender"]):  # the person erased it since: nobody to tell
+        return interpreters_page(request, 409, ERASED_ERROR)
     appointment, reason = None, form.get("reason", "").strip()[:1000]
     if decision == "confirm":
         appointment, error = appointments.parse_appointment(form, dt.datetime.now(desk.zone).date())

@@ -52,6 +52,7 @@ _HISTORY = {"opened": "Saken ble opprettet av assistenten", "added": "Personen s
             "interpreter cancelled": "{actor} avlyste tolketimen",
             "reopened": "{actor} åpnet den lukkede saken igjen",
             "thread": "Personen skrev i saken",
+            "purged": "Lagringstiden var ute: opplysningene ble slettet",
             # the desk's accounts (the audit log is shared with cases)
             "account created": "{actor} opprettet en konto", "account deleted": "{actor} slettet en konto",
             "account disabled": "{actor} deaktiverte en konto", "account enabled": "{actor} aktiverte en konto",

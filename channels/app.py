@@ -333,7 +333,7 @@ def main() -> None:
     owner_only()  # databases, -wal/-shm, secrets: the owner's only
     import uvicorn
 
-    from core import privacy
+    from core import privacy, signing
     from scripts.stack import load_env_file
 
     load_env_file()
@@ -343,6 +343,10 @@ def main() -> None:
     try:
         privacy.configure(settings.log_salt, Path(settings.bot_db).parent)
     except privacy.SaltError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    try:
+        signing.channel_secret()  # made once, or refused if too short, before anything is answered
+    except signing.SecretError as exc:
         raise SystemExit(f"error: {exc}") from None
     # ws="none": Rasa pins an old websockets that uvicorn cannot use; no websockets are served.
     uvicorn.run(create_server(settings), host=settings.webchat_host, port=settings.webchat_port,

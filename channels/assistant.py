@@ -1,4 +1,6 @@
-"""The one way every channel reaches the assistant: Rasa's REST channel.
+"""The one way every channel reaches the assistant: our signed input channel
+in Rasa (`channels/rasa_channel.py`, the REST channel's shape plus an HMAC
+per request, core.signing), never Rasa's open REST channel.
 
 A channel sends (sender id, text) and gets back channel-neutral replies:
 text plus optional buttons (title, payload).
@@ -14,6 +16,7 @@ so a message Rasa may have handled is not handled twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import zlib
 from collections.abc import Sequence
@@ -24,8 +27,11 @@ from urllib.parse import quote
 import httpx
 
 from channels.tracker import TrackerDatabase
+from core.signing import channel_secret, signed_headers
 
 logger = logging.getLogger(__name__)
+#: The signed input channel's webhook (Rasa mounts a channel named "nabo" at /webhooks/nabo).
+WEBHOOK_PATH = "/webhooks/nabo/webhook"
 
 
 class AssistantUnavailable(Exception):
@@ -51,15 +57,21 @@ class Reply:
 
 class AssistantClient:
     def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0, client: httpx.AsyncClient | None = None,
-                 tracker: TrackerDatabase | None = None, api_token: str = "") -> None:
+                 tracker: TrackerDatabase | None = None, api_token: str = "", secret: str | None = None) -> None:
         bases = [base_url] if isinstance(base_url, str) else list(base_url)
         if not bases:
             raise ValueError("no Rasa server to send messages to")
-        self._urls = [b.rstrip("/") + "/webhooks/rest/webhook" for b in bases]
+        self._urls = [b.rstrip("/") + WEBHOOK_PATH for b in bases]
         self._parse_url = bases[0].rstrip("/") + "/model/parse"
         self._api_token = api_token
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._tracker = tracker
+        self._secret = secret  # None: RASA_CHANNEL_SECRET or var/rasa-channel-secret, read at the first send
+
+    def _sign(self, body: bytes) -> dict[str, str]:
+        if self._secret is None:
+            self._secret = channel_secret()
+        return {"content-type": "application/json", **signed_headers(self._secret, body)}
 
     async def forget(self, sender_id: str) -> None:
         """Erase the person's conversation from Rasa's tracker store.
@@ -77,8 +89,12 @@ class AssistantClient:
         body: dict[str, object] = {"sender": sender_id, "message": text}
         if metadata:
             body["metadata"] = metadata
+        raw = json.dumps(body).encode("ascii")  # ASCII-escaped: exactly the bytes signed
         try:
-            response = await self._post(sender_id, body)
+            response = await self._post(sender_id, raw)
+            if response.status_code == 401:  # a configuration fault, not an outage: say which
+                logger.error("Rasa refused the signed message: RASA_CHANNEL_SECRET differs between the channel "
+                             "server and Rasa, or their clocks are more than 5 minutes apart")
             response.raise_for_status()
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -101,14 +117,14 @@ class AssistantClient:
         first = zlib.crc32(sender_id.encode()) % len(self._urls)
         return self._urls[first:] + self._urls[:first]
 
-    async def _post(self, sender_id: str, body: dict[str, object]) -> httpx.Response:
+    async def _post(self, sender_id: str, raw: bytes) -> httpx.Response:
         urls = self.workers_for(sender_id)
         for url in urls[:-1]:
             try:
-                return await self._client.post(url, json=body)
+                return await self._client.post(url, content=raw, headers=self._sign(raw))
             except httpx.ConnectError:  # not reachable: the message never arrived, the next worker takes it
                 logger.info("a Rasa worker cannot be reached; trying the next")
-        return await self._client.post(urls[-1], json=body)
+        return await self._client.post(urls[-1], content=raw, headers=self._sign(raw))
 
     async def parse(self, text: str) -> dict[str, Any] | None:
         """What the NLU understands a message as (topic, answer, emergency

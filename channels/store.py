@@ -11,7 +11,8 @@ restart on the channel side. Nothing else in channels/ writes SQL.
 - callbacks: short keys for Telegram button payloads over 64 bytes
 - options:  the numbered SMS options last sent to a person ("1" -> payload)
 - more:     the rest of an SMS answer that did not fit ("MORE")
-- optouts:  SMS numbers that sent STOP
+- optouts:  SMS numbers that sent STOP, as keyed hashes (core.privacy.PersonHasher):
+            honoured after the person's erasure, never naming the number
 - people:   the language each person was last answered in (for notices
             when the assistant is down)
 - updates:  Telegram webhook updates as received, from the moment Telegram
@@ -25,7 +26,9 @@ person blocked the bot, a permanent 4xx) is given up (`undeliverable`,
 `failed`) and recorded, so it never holds up other people's replies.
 
 Sender ids are stored as given by the channel ("tg:123", "sms:+47...") so
-that /delete can erase them; logs use pseudonyms (core.privacy).
+that /delete can erase them; logs use pseudonyms (core.privacy). Retention
+(`purge_older_than`) deletes every row older than RETENTION_DAYS from every
+table but the opt-outs (hashes only); `forget` deletes every row of one person.
 """
 
 from __future__ import annotations
@@ -42,8 +45,17 @@ from typing import Any
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core.db import check_writable, migration, open_database
+from core.privacy import PersonHasher
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+
+#: Each table and the column holding the time a row was written or last changed:
+#: retention deletes rows older than RETENTION_DAYS by it (`purge_older_than`).
+AGE_COLUMNS = {"inbound": "created", "outbound": "created", "receipts": "received", "callbacks": "created",
+               "options": "created", "more": "created", "people": "updated", "updates": "created",
+               "keyboards": "created"}
+#: Tables kept past the retention period, and why: nothing in them names a person.
+KEPT_TABLES = {"optouts": "keyed hashes of numbers that sent STOP"}
 
 
 #: What happened must be written down, even if another writer holds the
@@ -66,6 +78,24 @@ def _options(raw: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"payloads": data, "shown": len(data)}  # rows from before v4
 
 
+def _update_chat(body: str) -> str | None:
+    """The chat id a stored Telegram update comes from, as text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    for key in ("message", "edited_message", "callback_query", "my_chat_member"):
+        item = data.get(key) if isinstance(data, dict) else None
+        if isinstance(item, dict):
+            chat = (item.get("message") or {}).get("chat") if key == "callback_query" else item.get("chat")
+            if isinstance(chat, dict) and "id" in chat:
+                return str(chat["id"])
+            sender = item.get("from")
+            if key == "callback_query" and isinstance(sender, dict) and "id" in sender:
+                return str(sender["id"])
+    return None
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -84,6 +114,7 @@ class Store:
     def __init__(self, path: Path | str | None = None) -> None:
         self.db = open_database(path)
         self._lock = threading.RLock()
+        self._hash = PersonHasher(path)
         self.migrate()
 
     # -- schema ---------------------------------------------------------------
@@ -123,6 +154,12 @@ class Store:
                 self.db["inbound"].add_column("last_error", str)
                 self.db["outbound"].add_column("next_try", str)
                 self.db["keyboards"].create({"sender": str, "message_id": int, "created": str}, pk="sender")
+            if version < 5:  # opt-outs as keyed hashes: a STOP outlives erasure without keeping the number
+                for row in list(self.db["optouts"].rows):
+                    if not row["sender"].startswith("h:"):
+                        self.db.execute("delete from optouts where sender = ?", [row["sender"]])
+                        self.db["optouts"].upsert({"sender": self._hash(row["sender"]), "created": row["created"]},
+                                                  pk="sender")
 
     # -- inbound ----------------------------------------------------------------
     def record_inbound(self, channel: str, external_id: str, sender: str, text: str) -> int | None:
@@ -271,6 +308,11 @@ class Store:
                                                      "next_try": later(backoff_seconds(attempts)), "updated": now()})
             return status
 
+    def drop_outbound(self, outbound_id: int) -> None:
+        """Delete a send that is done (the confirmation to a person just erased)."""
+        with self._lock, self.db.conn:
+            self.db.execute("delete from outbound where id = ?", [outbound_id])
+
     def outbound_due(self, channel: str, stale_after_seconds: float) -> list[dict[str, Any]]:
         """Sends to try again: deferred ones whose pause is over, and queued
         ones a process that died never sent."""
@@ -342,14 +384,14 @@ class Store:
 
     def opt_out(self, sender: str) -> None:
         with self._lock, self.db.conn:
-            self.db["optouts"].upsert({"sender": sender, "created": now()}, pk="sender")
+            self.db["optouts"].upsert({"sender": self._hash(sender), "created": now()}, pk="sender")
 
     def opt_in(self, sender: str) -> None:
         with self._lock, self.db.conn:
-            self.db.execute("delete from optouts where sender = ?", [sender])
+            self.db.execute("delete from optouts where sender = ?", [self._hash(sender)])
 
     def opted_out(self, sender: str) -> bool:
-        return bool(list(self.db["optouts"].rows_where("sender = ?", [sender])))
+        return bool(list(self.db["optouts"].rows_where("sender = ?", [self._hash(sender)])))
 
     # -- Telegram: the message with the person's current buttons ----------------------------
     def set_keyboard(self, sender: str, message_id: int) -> None:
@@ -371,10 +413,19 @@ class Store:
 
     # -- erasure --------------------------------------------------------------------
     def forget(self, sender: str) -> None:
-        """Erase everything stored about one person (the /delete command)."""
+        """Erase everything stored about one person (/delete, SMS DELETE, the
+        web chat's erase button): their messages and replies, queued sends,
+        SMS and Telegram state, and Telegram updates not handled yet (else the
+        replay would bring the conversation back). A STOP stays, as a keyed
+        hash only, so an erased number still gets no SMS."""
         with self._lock, self.db.conn:
-            for table in ("inbound", "outbound", "options", "more", "optouts", "people", "keyboards"):
+            for table in ("inbound", "outbound", "options", "more", "people", "keyboards"):
                 self.db.execute(f"delete from {table} where sender = ?", [sender])
+            if sender.startswith("tg:"):
+                chat = sender.partition(":")[2]
+                for row in list(self.db["updates"].rows_where("body != ''")):
+                    if _update_chat(row["body"]) == chat:
+                        self.db.execute("delete from updates where update_id = ?", [row["update_id"]])
 
     def record_erased(self, channel: str, external_id: str) -> None:
         """Remember that a message id was seen, after its sender was erased, so
@@ -386,13 +437,18 @@ class Store:
                                        "text": "", "status": "answered", "created": now(), "answered": now()})
 
     def purge_older_than(self, days: int) -> int:
-        """Retention: drop message texts older than `days` (keep the rows, so
-        duplicates are still recognised)."""
+        """Retention: delete every row older than `days`, whatever its state
+        (messages, replies, sends, receipts, SMS and Telegram state, updates):
+        no text, number or chat id outlives the period. A gateway does not
+        retry a message for months, so nothing is needed to spot duplicates.
+        Returns how many rows were deleted."""
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat()
+        deleted = 0
         with self._lock, self.db.conn:
-            n = self.db.execute("update inbound set text = '' where created <= ? and text != ''", [cutoff]).rowcount
-            self.db.execute("update outbound set body = '{}' where created <= ? and status != 'queued'", [cutoff])
-            return n
+            for table, column in AGE_COLUMNS.items():
+                deleted += self.db.execute(f"delete from {table} where {column} is null or {column} <= ?",
+                                           [cutoff]).rowcount
+        return deleted
 
     def rows(self, table: str) -> Iterator[dict[str, Any]]:
         return self.db[table].rows

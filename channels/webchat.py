@@ -1,4 +1,4 @@
-"""The web chat: the page, its texts, and its two calls.
+"""The web chat: the page, its texts, and its calls.
 
 `POST /api/messages` takes a message through the relay like every channel
 (recorded once by its id, one person's messages in order, kept while the
@@ -6,6 +6,9 @@ assistant is down and answered later) and returns the replies. Replies that
 come later (a caseworker's, an answer kept while the assistant was down)
 wait in the outbox until the page fetches them with `POST /api/inbox` and
 acknowledges them by id on its next call: reading alone loses nothing.
+`POST /api/erase` erases everything stored for the page's sender id (the
+conversation in Rasa's tracker store, channel records, cases' personal
+fields, the unanswered log); the page then clears its own storage.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from channels.assistant import AssistantClient, Reply
 from channels.letters import HAND_OVER, LetterDesk
 from channels.relay import Conversations
 from channels.store import Store
+from channels.tracker import TrackerDatabase
 from core.config import Settings
 from core.payloads import read_limited, sanitize
 from core.privacy import pseudonym
@@ -52,7 +56,8 @@ def create_app(settings: Settings, client: AssistantClient | None = None, catalo
     """The chat page on its own (tests); channels.app hosts it with the channels."""
     texts = catalog or Catalog.load()
     owned = client is None
-    client = client or AssistantClient(settings.rasa_workers, settings.rasa_timeout_seconds)
+    client = client or AssistantClient(settings.rasa_workers, settings.rasa_timeout_seconds,
+                                       tracker=TrackerDatabase(settings.tracker_store_url))
     store = store or Store(settings.bot_db)
     conversations = Conversations(client, store, texts, settings.default_language, identifier, settings.log_salt)
 

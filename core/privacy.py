@@ -79,3 +79,25 @@ def pseudonym(identifier: str, salt: str = "") -> str:
     """A stable, keyed pseudonym of a sender id (`salt`: LOG_SALT, or empty
     for the deployment's random key)."""
     return hmac.new(_key(salt), identifier.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:12]
+
+
+PERSON_KEY_FILE = "person-key"
+
+
+class PersonHasher:
+    """Keyed hashes of sender ids for the rows that must recognise a person
+    without naming them: a number that sent STOP (honoured after erasure and
+    retention), and the unanswered log (so /delete finds the person's words).
+    The key is a random one made once next to the database (`person-key`,
+    mode 600, kept by backups); an in-memory database gets one for the process.
+    Without the key a hash cannot be turned back into a phone number."""
+
+    def __init__(self, database: Path | str | None) -> None:
+        self._folder = Path(database).parent if database else None
+        self._key: bytes | None = None
+
+    def __call__(self, sender: str) -> str:
+        if self._key is None:  # made the first time it is needed, not by merely opening a database
+            self._key = (local_secret(self._folder / PERSON_KEY_FILE) if self._folder
+                         else secrets.token_urlsafe(32)).encode()
+        return "h:" + hmac.new(self._key, sender.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()

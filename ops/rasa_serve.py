@@ -7,6 +7,12 @@ conversation or load a "model" from anywhere; a token passed with
 
 The token comes from the environment only; without one, or with a
 non-loopback `-i` and no token chosen by the operator, it refuses to start.
+
+Rasa's open REST channel (anyone who reaches it posts in anyone's name) is
+for local development and the evaluation scorers only: with a non-loopback
+`-i` or `NABO_ENV=production` a credentials file that enables it (or none,
+which makes Rasa fall back to it) is refused; production uses
+`deploy/credentials.production.yml`, the signed channel alone.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+REST_NAMES = {"rest", "rasa.core.channels.rest.RestInput", "rasa.core.channels.RestInput"}
 
 
 def is_loopback(host: str) -> bool:
@@ -32,6 +41,42 @@ def rasa_argv(args: list[str], token: str) -> list[str]:
     if "--auth-token" in args or any(a.startswith("--auth-token=") for a in args):
         raise SystemExit("Give the token in RASA_API_TOKEN, not on the command line.")
     return ["rasa", "run", *args, "--auth-token", token]
+
+
+def option(args: list[str], name: str, default: str | None = None) -> str | None:
+    """The value of `name` in Rasa's arguments (`--name value` or `--name=value`)."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+def rest_enabled(args: list[str], root: Path | None = None) -> bool:
+    """Would Rasa start its open REST channel with these arguments?"""
+    import yaml
+
+    if option(args, "--connector") in REST_NAMES:
+        return True
+    credentials = option(args, "--credentials", "credentials.yml")
+    path = (root or Path.cwd()) / credentials if credentials else None
+    if path is None or not path.is_file():
+        return option(args, "--connector") is None  # no credentials: Rasa falls back to REST
+    channels = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return bool(REST_NAMES & set(channels if isinstance(channels, dict) else ()))
+
+
+def check_rest(args: list[str], host: str, env: Mapping[str, str]) -> None:
+    """Refuse the open REST channel outside a loopback development setup."""
+    if not rest_enabled(args):
+        return
+    if env.get("NABO_ENV", "").lower() == "production":
+        raise SystemExit("NABO_ENV=production: Rasa's open REST channel is refused. Use "
+                         "--credentials deploy/credentials.production.yml (the signed channel only).")
+    if not is_loopback(host):
+        raise SystemExit(f"Rasa on {host} (not loopback): its open REST channel is refused. Use "
+                         "--credentials deploy/credentials.production.yml (the signed channel only).")
 
 
 def validate_action_results_once_compiled() -> None:
@@ -73,6 +118,11 @@ def main() -> None:
     host = args[args.index("-i") + 1] if "-i" in args else "0.0.0.0"  # noqa: S104 - Rasa's own default
     if not is_loopback(host) and os.environ.get("RASA_API_TOKEN_SOURCE") == "generated":
         raise SystemExit(f"Rasa on {host} (not loopback) needs a RASA_API_TOKEN chosen by the operator.")
+    check_rest(args, host, os.environ)
+    if not is_loopback(host) and (not os.environ.get("RASA_CHANNEL_SECRET")
+                                  or os.environ.get("RASA_CHANNEL_SECRET_SOURCE") == "generated"):
+        raise SystemExit(f"Rasa on {host} (not loopback) needs RASA_CHANNEL_SECRET chosen by the operator, "
+                         "the same on every machine: the channel workers sign each message with it.")
     sys.argv = rasa_argv(args, token)
     validate_action_results_once_compiled()
     from rasa.__main__ import main as rasa_main

@@ -49,6 +49,9 @@ class Stack:
     #: Rasa's HTTP API always needs it (`?token=`): RASA_API_TOKEN, or one made
     #: once in var/rasa-api-token (mode 600) for the operator and the scorers.
     api_token: str = ""
+    #: Signs every message the channel server posts to Rasa (core.signing):
+    #: RASA_CHANNEL_SECRET, or one made once in var/rasa-channel-secret (mode 600).
+    channel_secret: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -70,6 +73,23 @@ class Stack:
         private_dir(self.tracker_db.parent, tighten=_ours(self.tracker_db.parent))  # var/: mode 700
         if not self.api_token:
             self.api_token = os.environ.get("RASA_API_TOKEN") or local_secret(self.tracker_db.parent / "rasa-api-token")
+        if not self.channel_secret:
+            self.channel_secret = (os.environ.get("RASA_CHANNEL_SECRET")
+                                   or local_secret(self.tracker_db.parent / "rasa-channel-secret"))
+
+    @property
+    def rasa_host(self) -> str:
+        return os.environ.get("RASA_HOST", "127.0.0.1")
+
+    @property
+    def credentials(self) -> str:
+        """Rasa's channels: with the open REST channel only for loopback
+        development (the scorers use it); the signed channel alone in production."""
+        from ops.rasa_serve import is_loopback
+
+        production = self.env().get("NABO_ENV", "").lower() == "production"
+        return ("deploy/credentials.production.yml" if production or not is_loopback(self.rasa_host)
+                else "credentials.yml")
 
     @property
     def rasa_url(self) -> str:
@@ -98,6 +118,8 @@ class Stack:
                 "ACTION_SERVER_TOKEN": self.action_token,
                 "RASA_API_TOKEN": self.api_token,
                 "RASA_API_TOKEN_SOURCE": "operator" if os.environ.get("RASA_API_TOKEN") else "generated",
+                "RASA_CHANNEL_SECRET": self.channel_secret,
+                "RASA_CHANNEL_SECRET_SOURCE": "operator" if os.environ.get("RASA_CHANNEL_SECRET") else "generated",
                 "TRACKER_DB": str(self.tracker_db.resolve()),
                 "BOT_DB": os.environ.get("BOT_DB") or str(self.tracker_db.resolve().parent / "bot.db"),
                 "RASA_URL": self.rasa_url,
@@ -136,9 +158,9 @@ class Stack:
         the token, which `ops.rasa_serve` takes from the environment, never
         from the command line."""
         private_dir(self.tracker_db.parent)
-        args = [sys.executable, "-m", "ops.rasa_serve", "--enable-api", "-i", os.environ.get("RASA_HOST", "127.0.0.1"),
+        args = [sys.executable, "-m", "ops.rasa_serve", "--enable-api", "-i", self.rasa_host,
                 "-p", str(self.rasa_port + worker), "-m", str(self.model_dir), "--endpoints", self.endpoints,
-                "--credentials", "credentials.yml"]
+                "--credentials", self.credentials]
         if self.env().get("LOG_FORMAT", "").lower() == "json":
             args += ["--logging-config-file", "deploy/rasa-logging.yml"]
         self._spawn(self.worker_name(worker), args)

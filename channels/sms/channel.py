@@ -153,6 +153,10 @@ class SmsSettings:
     backoff_seconds: float = 0.5
 
 
+#: Keys of sends that go even to a number that sent STOP: they answer the person's own request.
+ANSWERED_AFTER_STOP = (":sms.stopped", ":sms.delete_confirm", ":delete.done")
+
+
 class SmsChannel:
     def __init__(self, conversations: Conversations, store: Store, gateway: Gateway, settings: SmsSettings,
                  log_salt: str = "") -> None:
@@ -203,15 +207,7 @@ class SmsChannel:
         elif kind == "start":
             self.store.opt_in(sender)
             await self._say(sender, "sms.started", message_id, text)
-        elif self.store.opted_out(sender):
-            status = "ignored"
-        elif self._rate_limited(sender, time.monotonic()):
-            status = "ignored"
-            if sender not in self._warned:
-                self._warned.add(sender)
-                await self._say(sender, "sms.rate_limited", message_id, text)
-            logger.info("Rate limit for %s", pseudonym(sender, self._salt))
-        elif kind == "delete":  # twice within 10 minutes: the first asks, the second erases
+        elif kind == "delete":  # twice within 10 minutes: the first asks, the second erases; also after STOP
             asked = self._delete_asked.pop(sender, None)
             if asked is not None and time.monotonic() - asked < 600:
                 await self.conversations.erase(sender)
@@ -220,6 +216,14 @@ class SmsChannel:
                 return True
             self._delete_asked[sender] = time.monotonic()
             await self._say(sender, "sms.delete_confirm", message_id, text)
+        elif self.store.opted_out(sender):
+            status = "ignored"
+        elif self._rate_limited(sender, time.monotonic()):
+            status = "ignored"
+            if sender not in self._warned:
+                self._warned.add(sender)
+                await self._say(sender, "sms.rate_limited", message_id, text)
+            logger.info("Rate limit for %s", pseudonym(sender, self._salt))
         elif kind == "help":
             self._warned.discard(sender)
             await self._say(sender, "sms.help", message_id, text)
@@ -270,11 +274,12 @@ class SmsChannel:
     async def send_queued(self, outbound_id: int) -> None:
         """Send one queued SMS: a couple of quick tries, then the resend job
         takes it over with pauses kept in the row. Nothing goes to a number
-        that sent STOP, except the confirmation of the STOP itself."""
+        that sent STOP, except the answers to what the person asked after it
+        (the STOP itself, DELETE's question and its confirmation)."""
         row = self.store.outbound(outbound_id)
         if row["status"] in ("sent", "failed", "dropped"):
             return
-        if self.store.opted_out(row["sender"]) and not row["key"].endswith(":sms.stopped"):
+        if self.store.opted_out(row["sender"]) and not row["key"].endswith(ANSWERED_AFTER_STOP):
             self.store.mark_outbound(outbound_id, "dropped", "opted out")
             return
         to = address_of(row["sender"])
@@ -301,6 +306,8 @@ class SmsChannel:
             logger.error("SMS to %s refused for good: %s", pseudonym(row["sender"], self._salt), exc)
             return
         self.store.mark_outbound(outbound_id, "sent", provider_id=provider_id)
+        if row["key"].endswith(":delete.done"):  # the last word to an erased number: not kept once sent
+            self.store.drop_outbound(outbound_id)
 
     async def resend_due(self, stale_after_seconds: float = 60.0) -> int:
         """The resend job: sends whose pause is over, and sends a process that

@@ -17,6 +17,7 @@
     sender = newSender();
     store.setItem("nabo.sender", sender);
   }
+  let sender = store.getItem("nabo.sender") || newSender();
   let lang = store.getItem("nabo.lang") || "";
   const HISTORY_KEY = "nabo.history";
   const HISTORY_LIMIT = 100;
@@ -79,6 +80,8 @@
   async function loadTexts(code) {
     const res = await fetch("/api/texts?lang=" + encodeURIComponent(code || ""));
     const t = await res.json();
+    texts = t;
+    document.getElementById("erase").textContent = t["web.erase.button"];
     document.documentElement.lang = code || "nb";
     document.documentElement.dir = t.dir;
     document.getElementById("title").textContent = t["web.title"];

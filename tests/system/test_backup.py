@@ -192,8 +192,8 @@ def test_backup_while_writing_then_verify_wipe_and_restore(deployment: Deploymen
     assert created_dir(proc) == dest
     assert "bot" in proc.stdout and "sms-json-secret" in proc.stdout
     assert mode(dest) == 0o700
-    assert sorted(p.name for p in dest.iterdir()) == ["bot.db", "cases.db", "manifest.json", "sms-json-secret",
-                                                      "tracker.db"]
+    assert sorted(p.name for p in dest.iterdir()) == ["bot.db", "cases.db", "manifest.json", "person-key",
+                                                      "sms-json-secret", "tracker.db"]
     assert all(mode(p) == 0o600 for p in dest.iterdir())
     assert not list(dest.parent.glob(".*partial"))
     manifest = json.loads((dest / "manifest.json").read_text())
@@ -206,8 +206,9 @@ def test_backup_while_writing_then_verify_wipe_and_restore(deployment: Deploymen
     assert manifest["databases"]["bot"]["user_version"] == channels.store.SCHEMA_VERSION
     assert manifest["databases"]["cases"]["user_version"] == caseworkers.cases.SCHEMA_VERSION
     assert manifest["databases"]["bot"]["journal_mode"] == "wal"
-    assert manifest["secrets"] == [{"file": "sms-json-secret", "next_to": "bot", "mode": "600",
-                                    "sha256": hashlib.sha256(SECRET.encode()).hexdigest()}]
+    assert [s for s in manifest["secrets"] if s["file"] == "sms-json-secret"] == [
+        {"file": "sms-json-secret", "next_to": "bot", "mode": "600", "sha256": hashlib.sha256(SECRET.encode()).hexdigest()}]
+    assert sorted(s["file"] for s in manifest["secrets"]) == ["person-key", "sms-json-secret"]  # the STOP hashes' key
 
     verified = cli(d.env, "verify", str(dest))
     assert verified.returncode == 0, verified.stderr
@@ -596,7 +597,7 @@ def test_restored_files_are_600_whatever_the_manifest_says(deployment: Deploymen
     assert restored.returncode == 0, restored.stderr
     assert "4777" not in restored.stdout
     assert {p.name: mode(p) for p in d.var.iterdir()} == {n: 0o600 for n in ("bot.db", "cases.db", "tracker.db",
-                                                                               "sms-json-secret")}
+                                                                               "sms-json-secret", "person-key")}
     assert mode(d.var) == 0o700
     assert d.secret.read_text() == SECRET
 
@@ -677,6 +678,6 @@ def test_only_the_projects_secret_names_are_backed_up(deployment: Deployment, tm
         os.close(fd)
     dest = created_dir(cli(d.env, "create", "--dest", str(tmp_path / "b")))
     manifest = json.loads((dest / "manifest.json").read_text())
-    assert sorted(s["file"] for s in manifest["secrets"]) == ["log-pseudonym-key", "rasa-api-token",
+    assert sorted(s["file"] for s in manifest["secrets"]) == ["log-pseudonym-key", "person-key", "rasa-api-token",
                                                               "sms-json-secret"]
     assert not (dest / "notes.txt").exists() and not (dest / "export.json").exists()

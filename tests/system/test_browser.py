@@ -69,3 +69,26 @@ def test_buttons_in_replies_can_be_pressed(page) -> None:
     page.locator(".msg.bot").nth(before).wait_for(timeout=30000)
     said = page.locator(".msg.bot").all_inner_texts()[before:]
     assert said[0].startswith(catalog().text("language.changed", "ar"))  # then the privacy notice, in Arabic
+
+
+def test_the_erase_button_erases_the_conversation_and_the_device_forgets(page, stack) -> None:
+    """"Slett samtalen min" in the page's language: everything kept for the
+    page's id goes (the tracker store too), and the browser forgets the id."""
+    import httpx
+
+    page.locator("#languages button[data-lang='uk']").click()
+    page.locator(".msg.bot").first.wait_for(timeout=30000)
+    assert page.inner_text("#erase") == catalog().text("web.erase.button", "uk")
+    send(page, "Як записатися до fastlege?")
+    old = page.evaluate("localStorage.getItem('nabo.sender')")
+    tracker = httpx.get(stack.api(f"/conversations/web:{old}/tracker"), timeout=10).json()
+    assert [e["event"] for e in tracker["events"]].count("user") >= 2
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#erase")
+    page.locator(".msg.bot", has_text=catalog().text("delete.done", "uk")).wait_for(timeout=30000)
+    assert page.locator(".msg.user").count() == 0  # the screen is cleared too
+    assert page.evaluate("localStorage.getItem('nabo.lang')") is None
+    assert page.evaluate("localStorage.getItem('nabo.sender')") not in (None, old)
+    tracker = httpx.get(stack.api(f"/conversations/web:{old}/tracker"), timeout=10).json()
+    assert [e["event"] for e in tracker["events"]].count("user") == 0
+    page.screenshot(path=str(ROOT / "var" / "chat-erased.png"), full_page=True)

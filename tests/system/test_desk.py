@@ -326,3 +326,22 @@ def test_two_caseworkers_race_for_a_case_and_the_second_is_warned(desk) -> None:
             ola.goto(server.url + path)
             assert overflow(ola) <= 390, path
         browser.close()
+def test_nothing_is_sent_into_an_erased_case(desk) -> None:
+    """Security review: "send" went into a case the person had erased. Nor
+    does an interpreter decision go to a person erased since."""
+    server, cases, store = desk
+    case, _ = cases.open_case(sender="web:gone1234", channel="web", language="nb", topic="nav", text="hjelp")
+    request = cases.add_interpreter_request(case["id"], json.dumps({"appointment": "nav", "language": "nb"}))
+    cases.forget("web:gone1234")
+    with httpx.Client() as client:
+        login(client, server.url)
+        page = client.get(f"{server.url}/desk/cases/{case['reference']}")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+        r = client.post(f"{server.url}/desk/cases/{case['reference']}/send", data={"csrf": token, "text": "Hei!"})
+        assert r.status_code == 409 and "Ingenting ble sendt" in r.text
+        r = client.post(f"{server.url}/desk/interpreters/{request}/confirm",
+                        data={"csrf": token, "time": "fredag 10", "interpreter": "Tolk Hansen"})
+        assert r.status_code == 409
+    assert [m["direction"] for m in cases.messages(case["id"])] == ["in"]  # no reply recorded
+    assert list(store.rows("outbound")) == []
+    assert cases.interpreter_requests()[0]["status"] == "requested"

@@ -125,7 +125,7 @@ def test_action_server_down_then_back(stack) -> None:
 
 # -- the channel server as its own process, killed -----------------------------------------------
 class SlowRasa:
-    """Rasa's REST channel, answering after `delay` seconds."""
+    """Rasa's signed channel (REST-shaped), answering after `delay` seconds."""
 
     def __init__(self) -> None:
         self.delay = 0.0
@@ -141,7 +141,7 @@ class SlowRasa:
         async def status(_: Request) -> JSONResponse:
             return JSONResponse({"model_file": "fake"})
 
-        return Starlette(routes=[Route("/webhooks/rest/webhook", webhook, methods=["POST"]),
+        return Starlette(routes=[Route("/webhooks/nabo/webhook", webhook, methods=["POST"]),
                                  Route("/status", status)])
 
 

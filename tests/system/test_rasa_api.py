@@ -4,9 +4,11 @@ any command line; a non-loopback bind needs a token the operator chose."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -70,3 +72,26 @@ def test_token_goes_to_rasa_inside_the_process_only() -> None:
         rasa_argv(["--auth-token", "x"], "t" * 20)
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.5")
+
+
+@pytest.mark.stack
+def test_the_signed_channel_refuses_unsigned_wrong_and_replayed_posts(stack) -> None:
+    """Only the channel server, holding the secret, can post in a person's name."""
+    from core.signing import signed_headers
+
+    url = f"{stack.rasa_url}/webhooks/nabo/webhook"
+    body = json.dumps({"sender": "sms:+4790000001", "message": "Hvordan får jeg fastlege?"}).encode()
+    typed = {"content-type": "application/json"}
+    assert httpx.post(url, content=body, headers=typed, timeout=10).status_code == 401
+    wrong = signed_headers("w" * 40, body)
+    assert httpx.post(url, content=body, headers={**typed, **wrong}, timeout=10).status_code == 401
+    old = signed_headers(stack.channel_secret, body, now=time.time() - 600)
+    assert httpx.post(url, content=body, headers={**typed, **old}, timeout=10).status_code == 401
+    good = signed_headers(stack.channel_secret, body)
+    first = httpx.post(url, content=body, headers={**typed, **good}, timeout=60)
+    assert first.status_code == 200 and any(m.get("text") for m in first.json())
+    assert httpx.post(url, content=body, headers={**typed, **good}, timeout=10).status_code == 401  # replayed
+    # nothing of the refused posts reached the conversation: one user message only
+    tracker = httpx.get(stack.api("/conversations/sms:+4790000001/tracker"), timeout=10).json()
+    assert [e["event"] for e in tracker["events"]].count("user") == 1
+    assert httpx.get(f"{stack.rasa_url}/conversations/sms:+4790000001/tracker", timeout=10).status_code == 401

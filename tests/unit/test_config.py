@@ -12,7 +12,7 @@ import pytest
 from core.config import ROOT, Settings, SettingsError
 
 #: Set by the project's own scripts for the processes they start, not by an operator.
-INTERNAL = {"RASA_API_TOKEN_SOURCE", "PYTHONPATH", "RASA_TELEMETRY_ENABLED", "TF_CPP_MIN_LOG_LEVEL",
+INTERNAL = {"RASA_API_TOKEN_SOURCE", "RASA_CHANNEL_SECRET_SOURCE", "PYTHONPATH", "RASA_TELEMETRY_ENABLED", "TF_CPP_MIN_LOG_LEVEL",
             "SQLALCHEMY_SILENCE_UBER_WARNING", "CI", "PATH", "HOME",
             "PGPASSWORD"}  # handed by `make backup` to PostgreSQL's own tools
 CODE = ("actions", "caseworkers", "channels", "core", "nlu", "ops", "scripts/stack.py", "scripts/backup.py",

@@ -32,3 +32,15 @@ def test_each_unit_starts_a_module_that_exists() -> None:
         module = command[command.index("-m") + 1]
         assert importlib.util.find_spec(module) is not None, f"{path.name}: {module}"
         assert "RASA_API_TOKEN" not in " ".join(command)  # never on the command line
+
+
+def test_deployed_units_run_in_production_with_the_signed_channel_only() -> None:
+    """NABO_ENV=production: ops.rasa_serve refuses Rasa's open REST channel."""
+    for path in UNITS:
+        assert "NABO_ENV=production" in unit(path)["Service"]["Environment"].split(), path.name
+    command = unit(ROOT / "deploy" / "systemd" / "nabo-rasa.service")["Service"]["ExecStart"].split()
+    credentials = ROOT / command[command.index("--credentials") + 1]
+    assert credentials.name == "credentials.production.yml"
+    from ops.rasa_serve import rest_enabled
+
+    assert not rest_enabled(command[command.index("--credentials"):], ROOT)

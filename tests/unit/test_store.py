@@ -88,3 +88,22 @@ def test_an_unauthenticated_readiness_check_only_reads(tmp_path) -> None:
             store.check(write=False)
     finally:
         os.chmod(tmp_path / "bot.db", 0o600)
+
+
+def test_opt_outs_become_keyed_hashes_and_survive_erasure(tmp_path: Path) -> None:
+    """A STOP is honoured after erasure and retention, without keeping the number."""
+    import sqlite3
+
+    number = "sms:+4790000777"
+    store = Store(tmp_path / "bot.db")
+    with sqlite3.connect(tmp_path / "bot.db") as conn:  # a row as version 4 wrote it: the number itself
+        conn.execute("insert into optouts (sender, created) values (?, '2026-01-01')", [number])
+        conn.execute("pragma user_version = 4")
+    store = Store(tmp_path / "bot.db")  # migrates
+    assert store.opted_out(number) and not store.opted_out("sms:+4790000778")
+    store.forget(number)
+    store.purge_older_than(0)
+    assert store.opted_out(number)
+    assert not [row for row in store.rows("optouts") if "90000777" in row["sender"]]
+    store.opt_in(number)
+    assert not store.opted_out(number)
