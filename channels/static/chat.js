@@ -17,7 +17,6 @@
     sender = newSender();
     store.setItem("nabo.sender", sender);
   }
-  let sender = store.getItem("nabo.sender") || newSender();
   let lang = store.getItem("nabo.lang") || "";
   const HISTORY_KEY = "nabo.history";
   const HISTORY_LIMIT = 100;
