@@ -1,5 +1,8 @@
 """`make bench`: prints training time, model size, server memory, parse and
-reply latency (p50/p95) and throughput with 8 concurrent senders, on this
+reply latency (p50/p95), throughput with 8 concurrent senders, the growth
+ratio of a long conversation, the held-out understanding figures and, side
+by side, one Rasa worker against one per core through the web chat (start
+time, memory, messages a second and p95 at 1, 8 and 32 people), on this
 machine, on loopback. Figures also go to var/bench.json."""
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import httpx
 import psutil
 import yaml
 
-from scripts import bench_growth, heldout
+from scripts import bench_capacity, bench_growth, heldout
 from scripts.stack import ROOT, VENV_BIN, Stack
 
 
@@ -172,13 +175,24 @@ def main() -> int:
             figures["action_server_rss_mb"] = round(rss_mb(stack.processes["actions"].pid), 0)
         finally:
             stack.stop()
+        # issue 13: one worker against one per core, each stack alone on the machine
+        counts = sorted({1, os.cpu_count() or 1})
+        capacity = {w: bench_capacity.measure(w, Path(tmp)) for w in counts}
+        for workers, result in capacity.items():
+            figures.update({f"workers_{workers}_{k}": v for k, v in result.items()})
+        if len(counts) > 1:
+            figures["throughput_ratio_8_people"] = round(
+                capacity[counts[-1]]["msgs_per_s_8"] / max(capacity[1]["msgs_per_s_8"], 0.1), 2)
     figures["cpu_count"] = os.cpu_count()
     out = ROOT / "var" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(figures, indent=1), encoding="utf-8")
     width = max(len(k) for k in figures)
     for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+        if not key.startswith("workers_"):
+            print(f"{key:<{width}}  {value}")
+    print("\nThrough the web chat, one Rasa worker against one per core:")
+    print(bench_capacity.table(capacity))
     return 0
 
 
