@@ -9,6 +9,7 @@ turns in a row is offered a person (see `clarify`).
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 from dataclasses import replace
 from typing import Any
@@ -35,7 +36,14 @@ class AssistantAction(Action, abc.ABC):
     #: Whether a low-confidence message is clarified instead of answered.
     gated: bool = True
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        """rasa-sdk awaits this on the action server's one event loop. An answer
+        can translate (CTranslate2, seconds of CPU) and write the case database,
+        so it is worked out on a thread: other people's turns, an emergency
+        included, never wait behind it."""
+        return await asyncio.to_thread(self.answer, dispatcher, tracker, domain)
+
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         """The action's replies, then one marker the channels read instead of
         guessing: the language these replies are in (decided here, once)."""
         turn = replace(Turn.read(tracker.latest_message or {}, tracker.slots, settings().default_language),

@@ -12,8 +12,11 @@ reads would be a broken promise.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import threading
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -126,18 +129,37 @@ class ContactInfoHandoff:
         return knowledge().text("emergency.follow_up" if urgent else "handoff.contact", turn.language)
 
 
-@lru_cache(maxsize=1)
+T = TypeVar("T")
+
+
+def once(build: Callable[[], T]) -> Callable[[], T]:
+    """`lru_cache(maxsize=1)` that builds only once when threads race: the
+    actions answer on worker threads (actions.base), and a second case store
+    would be a second connection to the case database."""
+    cached = lru_cache(maxsize=1)(build)
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def get() -> T:
+        with lock:
+            return cached()
+
+    get.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return get
+
+
+@once
 def case_store() -> CaseStore:
     """The action server's one connection to the case database."""
     return CaseStore(settings().cases_db)
 
 
-@lru_cache(maxsize=1)
+@once
 def translator() -> Translator:
     return Translator(settings().translation_packages_dir)
 
 
-@lru_cache(maxsize=1)
+@once
 def handoff() -> Handoff:
     s = settings()
     if s.handoff == "cases":

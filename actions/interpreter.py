@@ -12,6 +12,7 @@ the form and gets the numbers at once.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -235,7 +236,11 @@ class ActionSubmitInterpreterRequest(Action):
     def name(self) -> str:
         return "action_submit_interpreter_request"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        """Writes the case database: on a thread, off the action server's loop (as actions.base)."""
+        return await asyncio.to_thread(self.submit, dispatcher, tracker)
+
+    def submit(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         turn = turn_of(tracker)
         details = request_details(tracker, turn.language)
         store = case_store()

@@ -3,6 +3,7 @@ sent (by key and language), so the tests hold in every language."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -39,7 +40,7 @@ def tracker(text: str = "x", intent: str = "fastlege", confidence: float = 0.9, 
 def run(action, t: Tracker) -> tuple[list[dict], list[dict]]:
     """What the person is sent, and the events; the reply-language marker is checked on its own."""
     dispatcher = CollectingDispatcher()
-    events = action.run(dispatcher, t, {})
+    events = asyncio.run(action.run(dispatcher, t, {}))
     assert dispatcher.messages[-1]["custom"][REPLY_LANGUAGE_KEY]  # every action says its replies' language
     return dispatcher.messages[:-1], events
 

@@ -6,6 +6,7 @@ how to erase the chat and are marked so nobody contacts the person unasked."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from typing import Any
@@ -64,7 +65,7 @@ def tracker(text: str, lang: str = "en", tier: str | None = "clear", kind: str =
 def run(action: Any, t: Tracker) -> tuple[list[dict], list[dict]]:
     """What the person is sent (without the reply-language marker), and the events."""
     dispatcher = CollectingDispatcher()
-    events = action.run(dispatcher, t, {})
+    events = asyncio.run(action.run(dispatcher, t, {}))
     return [m for m in dispatcher.messages if not m.get("custom")], events
 
 

@@ -89,7 +89,7 @@ def test_the_request_reaches_the_caseworkers() -> None:
                                                              "language_reliable": True}, [], False, None, None,
                       "interpreter_form")
     dispatcher = CollectingDispatcher()
-    events = ActionSubmitInterpreterRequest().run(dispatcher, tracker, DOMAIN)
+    events = asyncio.run(ActionSubmitInterpreterRequest().run(dispatcher, tracker, DOMAIN))
     store = CaseStore(settings().cases_db)
     request = next(r for r in store.interpreter_requests() if r["sender"] == "tg:88")
     assert request["details"]["place"] == "Sandvika legesenter" and request["details"]["language"] == "ti"
