@@ -70,9 +70,9 @@ async def load(url: str, texts: list[str], people: int, rounds: int = MESSAGES_P
             t0 = time.perf_counter()
             try:
                 r = await client.post(url, json={"sender": sender, "text": text, "id": f"{sender}-{i}"})
-                if r.status_code != 200 or not r.json().get("messages"):
+                if r.status_code != 200:  # 202: kept for later (Rasa did not answer in time)
                     errors += 1
-                    continue
+                    continue  # (a 200 without messages is a message to an open case: handled)
                 latencies.append((time.perf_counter() - t0) * 1000)
             except httpx.HTTPError:
                 errors += 1
@@ -84,6 +84,15 @@ async def load(url: str, texts: list[str], people: int, rounds: int = MESSAGES_P
         elapsed = time.perf_counter() - start
     return Level(people, len(latencies), elapsed, statistics.median(latencies) if latencies else 0.0,
                  pct(latencies, 95) if latencies else 0.0, errors)
+
+
+def warm_up(stack: Stack, texts: list[str]) -> None:
+    """Every worker's first turns (a worker's first message takes seconds):
+    straight to each one, so the figures are the steady state."""
+    for worker in range(stack.rasa_workers):
+        for i, text in enumerate(texts[:6]):
+            httpx.post(f"{stack.worker_url(worker)}/webhooks/rest/webhook", timeout=60,
+                       json={"sender": f"warm{worker}-{i}", "message": text})
 
 
 def rss_mb(processes: dict) -> float:
@@ -115,7 +124,8 @@ def measure(workers: int, model_dir: Path | None = None, texts: list[str] | None
             stack.wait_ready()
             out["all_workers_seconds"] = round(time.perf_counter() - t0, 1)
             url = f"{stack.webchat_url}/api/messages"
-            asyncio.run(load(url, texts, 4, rounds=5))  # warm-up: every worker's first turns
+            warm_up(stack, texts)
+            asyncio.run(load(url, texts, 4, rounds=5))
             for people in levels:
                 level = asyncio.run(load(url, texts, people))
                 out[f"msgs_per_s_{people}"] = round(level.per_second, 1)
