@@ -91,6 +91,11 @@ def main() -> None:
     restrict(config.cases_db)  # a file an older version made readable
     configure_logging("actions")
     host, port = os.environ.get("ACTION_HOST", "127.0.0.1"), int(os.environ.get("ACTION_PORT", "5055"))
+    from ops.rasa_serve import is_loopback
+
+    if not is_loopback(host) and len(config.metrics_token) < 16:
+        raise SystemExit(f"error: the action server on {host} (not loopback) needs METRICS_TOKEN (16+ characters): "
+                         "its /metrics and deep /readyz must not be open")
     app = create_action_app(os.environ.get("ACTION_SERVER_TOKEN", ""), config.metrics_token)
     logger.info("Action server on %s:%d", host, port)
     app.run(host=host, port=port, workers=1, access_log=False)

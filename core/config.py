@@ -8,14 +8,25 @@ Every variable read here is in the README's settings table and
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from nlu.langid import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: every relative path is resolved here
+
+
+def _loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(ValueError):
@@ -197,6 +208,11 @@ class Settings:
             raise SettingsError("HANDOFF must be 'contact' or 'cases'")
         if not self.public_url.startswith(("http://", "https://")):
             raise SettingsError("PUBLIC_URL must start with http:// or https://")
+        reachable = not _loopback(self.webchat_host) or not _loopback(urlsplit(self.public_url).hostname or "")
+        if reachable and len(self.metrics_token) < 16:
+            raise SettingsError("METRICS_TOKEN (16+ characters) is required when the channel server is reachable "
+                                "from other machines (WEBCHAT_HOST or PUBLIC_URL not loopback): /metrics and the "
+                                "deep /readyz must not be open")
 
 
 def _tracker_url(env: os._Environ[str] | dict[str, str]) -> str:

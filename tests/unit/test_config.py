@@ -62,6 +62,7 @@ def test_relative_paths_are_resolved_against_the_checkout(monkeypatch: pytest.Mo
 
 def test_links_sent_to_people_start_with_the_public_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLIC_URL", "https://nabo.example.kommune.no")
+    monkeypatch.setenv("METRICS_TOKEN", "m" * 20)
     settings = Settings.from_env()
     assert settings.privacy_url == "https://nabo.example.kommune.no/privacy"
     assert settings.desk_url == "https://nabo.example.kommune.no/desk"
@@ -74,3 +75,34 @@ def test_a_bad_value_stops_start_up_naming_it(monkeypatch: pytest.MonkeyPatch, n
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         Settings.from_env()
+
+
+@pytest.mark.parametrize("name, value", [("WEBCHAT_HOST", "0.0.0.0"), ("PUBLIC_URL", "https://nabo.example.kommune.no")])
+def test_a_channel_server_others_can_reach_needs_a_metrics_token(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                                 value: str) -> None:
+    monkeypatch.delenv("METRICS_TOKEN", raising=False)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match="METRICS_TOKEN"):
+        Settings.from_env()
+    monkeypatch.setenv("METRICS_TOKEN", "m" * 20)
+    assert Settings.from_env().metrics_token == "m" * 20
+
+
+def test_an_action_server_others_can_reach_needs_a_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from actions import server
+    from core.config import settings
+
+    monkeypatch.setenv("ACTION_HOST", "0.0.0.0")
+    monkeypatch.delenv("METRICS_TOKEN", raising=False)
+    monkeypatch.setattr("scripts.stack.load_env_file", lambda *a: None)
+    settings.cache_clear()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    try:
+        with pytest.raises(SystemExit, match="METRICS_TOKEN"):
+            server.main()
+    finally:
+        os.umask(umask)
+        settings.cache_clear()
