@@ -115,6 +115,10 @@ class SentenceEncoderFeaturizer(GraphComponent):
         return messages
 
 
+#: Each topic's share of the training examples, set on a message for the safety net (not in the output).
+TOPIC_PRIORS = "topic_priors"
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class TopicClassifier(GraphComponent, IntentClassifier):
     """Topic (intent) and question (retrieval intent) classifier."""
@@ -205,7 +209,11 @@ class TopicClassifier(GraphComponent, IntentClassifier):
             params.update({f"{prefix}_coef": coef, f"{prefix}_intercept": intercept,
                            f"{prefix}_classes": np.array([str(c) for c in model.classes_])})
 
-        fit("topic", features, [e.get(INTENT) for e in examples])
+        topic_labels = [e.get(INTENT) for e in examples]
+        fit("topic", features, topic_labels)
+        # each topic's share of the training examples: the emergency tiers are read against it (EmergencySafetyNet)
+        counts = {str(t): topic_labels.count(t) for t in set(topic_labels)}
+        params["topic_prior"] = np.array([counts[str(c)] / len(topic_labels) for c in params["topic_classes"]])
         keyed = [i for i, e in enumerate(examples) if e.get(INTENT_RESPONSE_KEY)]
         if keyed:
             fit("question", features[keyed], [examples[i].get(INTENT_RESPONSE_KEY) for i in keyed])
@@ -248,6 +256,9 @@ class TopicClassifier(GraphComponent, IntentClassifier):
             ranking = [{"name": str(topic_names[i]), "confidence": float(topics[row, i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            if "topic_prior" in self._params:
+                message.set(TOPIC_PRIORS, {str(t): float(p) for t, p in
+                                           zip(topic_names, self._params["topic_prior"], strict=True)})
             if questions is not None:
                 self._select_question(message, ranking[0]["name"], questions[row])
                 # Every question's probability, so that a short follow-up ("and
@@ -424,7 +435,11 @@ class EmergencySafetyNet(GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"patterns_dir": "data/safety", "clear_confidence": 0.8, "possible_confidence": 0.35,
-                "min_words": 5, "short_confidence": 0.75}
+                "min_words": 5, "short_confidence": 0.75,
+                # the emergency share of the training data the thresholds above were chosen with: the model's
+                # probability is read as if emergencies still made up this share, so adding answers about
+                # other things does not quietly raise the bar for an alarm
+                "reference_share": 0.13}
 
     def __init__(self, net: SafetyNet, config: dict[str, Any] | None = None) -> None:
         self._net = net
@@ -455,7 +470,8 @@ class EmergencySafetyNet(GraphComponent):
     def decide(self, message: Message, match: SafetyMatch | None) -> dict[str, str] | None:
         """Set the intent (and question) for this message; return the tier."""
         intent = message.get(INTENT) or {}
-        p_emergency = _p_emergency(message)
+        share = (message.get(TOPIC_PRIORS) or {}).get(EMERGENCY_INTENT)
+        p_emergency = prior_adjusted(_p_emergency(message), share, self._config["reference_share"])
         scores = message.get("question_scores") or {}
         model_kind = _best_kind(scores)
         if match is not None:
@@ -482,6 +498,15 @@ class EmergencySafetyNet(GraphComponent):
         if intent.get("name") == EMERGENCY_INTENT:
             demote(message, scores)
         return None
+
+
+def prior_adjusted(p: float, share: float | None, reference: float) -> float:
+    """`p` as the model would give it had the class made up `reference` of
+    its training data instead of `share` (the odds scale by the prior odds)."""
+    if not share or not 0.0 < share < 1.0 or not 0.0 < reference < 1.0 or not 0.0 < p < 1.0:
+        return p
+    odds = p / (1 - p) * (reference / (1 - reference)) / (share / (1 - share))
+    return odds / (1 + odds)
 
 
 def _p_emergency(message: Message) -> float:
