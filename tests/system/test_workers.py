@@ -15,6 +15,7 @@ import pytest
 
 from channels.assistant import AssistantClient
 from scripts.stack import Stack
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,12 +35,6 @@ def free_pair() -> int:
             except OSError:
                 continue
     raise RuntimeError("no two free ports in a row")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
