@@ -263,3 +263,33 @@ def test_asking_for_the_language_list_changes_nothing() -> None:
     assert events == [SlotSet("misunderstood", 0.0)]
     assert replies[0]["text"] == catalog().text("language.choose", "so")
     assert marker == {REPLY_LANGUAGE_KEY: "so"}
+
+
+# -- the interpreter form -----------------------------------------------------------------------
+
+def test_submitting_the_interpreter_form_opens_one_request_and_clears_exactly_its_slots(
+        cases: CaseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real history: the form asked its questions over several turns (Somali),
+    each answer set its slot; the submission empties exactly those slots."""
+    from actions import interpreter as interpreter_module
+    from actions.interpreter import SLOTS, ActionSubmitInterpreterRequest
+
+    monkeypatch.setattr(interpreter_module, "case_store", lambda: cases)
+    answers = {"interp_appointment": "fastlege", "interp_place": "Sandvika helsehus", "interp_date": "2026-12-14",
+               "interp_alt_date": "none", "interp_duration": "60", "interp_mode": "in_person",
+               "interp_people": "2", "interp_gender": "woman", "interp_dialect": "skip", "interp_notes": "none"}
+    history: list[dict[str, Any]] = []
+    for name, value in answers.items():
+        said = parse_data(value, "interpreter", 0.9, "so")
+        history += user(said) + [action("interpreter_form"), slot(name, value), slot("requested_slot", name)]
+    latest = parse_data("none", "interpreter", 0.9, "so")
+    tracker = snapshot("sms:+4790000077", {"language": "so", **answers}, history, latest)
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionSubmitInterpreterRequest().run(dispatcher, tracker, {}))
+    assert events == [SlotSet(name, None) for name in SLOTS]
+    case = cases.queue()[0]
+    assert [m["text"] for m in dispatcher.messages] == [
+        knowledge().text("interp.sent", "so", reference=case["reference"])]
+    request = cases.interpreter_requests()[0]
+    assert request["case_id"] == case["id"] and request["details"] == {
+        **{k.removeprefix("interp_"): v for k, v in answers.items()}, "language": "so"}
