@@ -20,12 +20,12 @@ from tests.reporting import show_in_test_output
 
 pytestmark = pytest.mark.stack
 
-FLOORS = {  # figure: (overall at least, any language at least); measured 2026-12-07 (stop 10) in the comments
-    "answer_accuracy": (0.85, 0.75),        # 0.909, worst ar 0.812
-    "none_honesty": (0.80, 0.0),            # 0.802
-    "long_topic_accuracy": (0.90, 0.85),    # 0.928, worst ti 0.850: the targets
-    "out_of_scope_recall": (0.80, 0.0),     # 0.906
-    "emergency_precision": (0.80, 0.0),     # 0.837 on near-misses written to be alarming: the 0.95 is not met yet
+FLOORS = {  # figure: (overall at least, any language at least); measured 2026-12-07 (stop 11, 103 answers) in the comments
+    "answer_accuracy": (0.85, 0.75),        # 0.882, worst ar 0.815
+    "none_honesty": (0.80, 0.0),            # 0.877, worst uk 0.692
+    "long_topic_accuracy": (0.90, 0.85),    # 0.909, worst uk 0.850: the targets
+    "out_of_scope_recall": (0.80, 0.0),     # 0.844
+    "emergency_precision": (0.80, 0.0),     # 0.840 on near-misses written to be alarming: the 0.95 is not met yet
     "emergency_recall": (1.0, 1.0),         # 1.000 in every language
 }
 WRONG_ANSWERS_AT_MOST = 0.05
