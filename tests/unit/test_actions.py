@@ -82,11 +82,14 @@ def test_what_could_not_be_answered_is_recorded_for_the_desk() -> None:
     from caseworkers.cases import CaseStore
     from core.config import settings
 
-    before = len(CaseStore(settings().cases_db).unanswered())
+    # counted in the table: the desk's list stops at 200, and a whole test run leaves more than that
+    before = CaseStore(settings().cases_db).db["unanswered"].count
     run(ActionAnswerTopic(), tracker("kan jeg fiske i elva", intent="nav", confidence=0.2, lang="nb",
                                      ranking=[("nav", 0.2), ("housing", 0.1)]))
-    rows = CaseStore(settings().cases_db).unanswered()
-    assert len(rows) == before + 1 and rows[0]["text"] == "kan jeg fiske i elva" and rows[0]["text_nb"] == rows[0]["text"]
+    store = CaseStore(settings().cases_db)
+    rows = store.unanswered()
+    assert store.db["unanswered"].count == before + 1
+    assert rows[0]["text"] == "kan jeg fiske i elva" and rows[0]["text_nb"] == rows[0]["text"]
     assert rows[0]["topic"] == "nav"
 
 
