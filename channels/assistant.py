@@ -62,7 +62,7 @@ class AssistantClient:
         if not bases:
             raise ValueError("no Rasa server to send messages to")
         self._urls = [b.rstrip("/") + WEBHOOK_PATH for b in bases]
-        self._parse_url = bases[0].rstrip("/") + "/model/parse"
+        self._api = bases[0].rstrip("/")  # Rasa's HTTP API (parse, tracker) on the first worker
         self._api_token = api_token
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._tracker = tracker
@@ -132,7 +132,7 @@ class AssistantClient:
         (`--enable-api`, with its token). None when Rasa does not answer."""
         params = {"token": self._api_token} if self._api_token else None
         try:
-            response = await self._client.post(self._parse_url, json={"text": text}, params=params)
+            response = await self._client.post(f"{self._api}/model/parse", json={"text": text}, params=params)
             response.raise_for_status()
             parsed = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -143,7 +143,7 @@ class AssistantClient:
     async def active_form(self, sender_id: str) -> str | None:
         """The form the person is in the middle of (the interpreter request),
         from Rasa's HTTP API; None when none, or when Rasa does not answer."""
-        url = f"{self._parse_url.rsplit('/model/parse', 1)[0]}/conversations/{quote(sender_id, safe='')}/tracker"
+        url = f"{self._api}/conversations/{quote(sender_id, safe='')}/tracker"
         params = {"include_events": "NONE", **({"token": self._api_token} if self._api_token else {})}
         try:
             response = await self._client.get(url, params=params)
