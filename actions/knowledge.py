@@ -8,6 +8,7 @@ checked, whether it is its topic's default) and its text in every
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,9 +73,24 @@ class KnowledgeBase:
 
     def render(self, answer_id: str, lang: str) -> str:
         meta = self.answers[answer_id]
-        body = self.text(answer_id, lang)
+        body = right_to_left(self.text(answer_id, lang), lang)
         source = self.catalog.text("answer.source", lang, url=meta.source, date=meta.checked.isoformat())
         return f"{body}\n{source}"
+
+
+RTL_LANGUAGES = frozenset({"ar", "fa"})
+RLM = "\u200f"  # RIGHT-TO-LEFT MARK
+
+
+def right_to_left(text: str, lang: str) -> str:
+    """An Arabic or Persian text that begins with a Latin word or a number
+    ("NAV ...", "SFO ...") would be laid out left to right by Telegram and SMS
+    apps, which take the direction from the first strong character: a
+    right-to-left mark in front sets it. Other texts are left as they are."""
+    if lang not in RTL_LANGUAGES or text.startswith(RLM):
+        return text
+    first = next((ch for ch in text if unicodedata.bidirectional(ch) in ("L", "R", "AL", "EN", "AN")), "")
+    return RLM + text if first and unicodedata.bidirectional(first) in ("L", "EN") else text
 
 
 def _date(value: object) -> dt.date:
