@@ -144,6 +144,7 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         self._storage, self._resource = model_storage, resource
         self._params = params or {}
         self._weights: dict[str, np.ndarray] = {}
+        self._softmax_blocks: dict[str, list[slice]] = {}
 
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -199,24 +200,35 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         features = self._combine(tfidf.fit_transform(self._features(examples)).tocsr(), self._dense(examples))
         params: dict[str, np.ndarray] = {"idf": tfidf.idf_}
 
-        def fit(prefix: str, x: scipy.sparse.csr_matrix, labels: list[str]) -> None:
+        def fit(x: scipy.sparse.csr_matrix, labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            classes = sorted(set(labels))
+            if len(classes) == 1:  # one answer in its topic: always that one
+                return np.zeros((1, x.shape[1])), np.zeros(1), np.array(classes)
             model = LogisticRegression(C=self._config["C"], max_iter=self._config["max_iter"],
                                        random_state=self._config["random_state"])
             model.fit(x, labels)
             coef, intercept = model.coef_, model.intercept_
             if len(model.classes_) == 2:
                 coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
-            params.update({f"{prefix}_coef": coef, f"{prefix}_intercept": intercept,
-                           f"{prefix}_classes": np.array([str(c) for c in model.classes_])})
+            return coef, intercept, np.array([str(c) for c in model.classes_])
 
         topic_labels = [e.get(INTENT) for e in examples]
-        fit("topic", features, topic_labels)
+        params["topic_coef"], params["topic_intercept"], params["topic_classes"] = fit(features, topic_labels)
         # each topic's share of the training examples: the emergency tiers are read against it (EmergencySafetyNet)
         counts = {str(t): topic_labels.count(t) for t in set(topic_labels)}
         params["topic_prior"] = np.array([counts[str(c)] / len(topic_labels) for c in params["topic_classes"]])
-        keyed = [i for i, e in enumerate(examples) if e.get(INTENT_RESPONSE_KEY)]
-        if keyed:
-            fit("question", features[keyed], [examples[i].get(INTENT_RESPONSE_KEY) for i in keyed])
+        # P(answer | topic): one model per topic, trained on that topic's examples only. It is
+        # what the answer choice needs, and a tenth of the work of one model over every answer.
+        by_topic: dict[str, list[int]] = {}
+        for i, example in enumerate(examples):
+            if example.get(INTENT_RESPONSE_KEY):
+                by_topic.setdefault(str(example.get(INTENT)), []).append(i)
+        blocks = [fit(features[rows], [examples[i].get(INTENT_RESPONSE_KEY) for i in rows])
+                  for _, rows in sorted(by_topic.items())]
+        if blocks:
+            params["question_coef"] = np.vstack([b[0] for b in blocks])
+            params["question_intercept"] = np.concatenate([b[1] for b in blocks])
+            params["question_classes"] = np.concatenate([b[2] for b in blocks])
         self._params = params
         with self._storage.write_to(self._resource) as directory:
             np.savez(Path(directory) / self.MODEL_FILE, **params)
@@ -231,10 +243,24 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         return self._weights[prefix]
 
     def _probabilities(self, prefix: str, x: scipy.sparse.csr_matrix) -> np.ndarray:
+        """Softmax over the classes; for "question", within each topic's
+        block of answers (P(answer | topic), summing to 1 per topic)."""
         logits = np.asarray(x @ self._weight_columns(prefix)) + self._params[f"{prefix}_intercept"]
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        return probs / probs.sum(axis=1, keepdims=True)
+        probs = np.empty_like(logits)
+        for block in self._blocks(prefix):
+            part = logits[:, block] - logits[:, block].max(axis=1, keepdims=True)
+            probs[:, block] = np.exp(part) / np.exp(part).sum(axis=1, keepdims=True)
+        return probs
+
+    def _blocks(self, prefix: str) -> list[slice]:
+        """Column ranges that share one softmax: all topics; each topic's answers."""
+        if prefix not in self._softmax_blocks:
+            width = len(self._params[f"{prefix}_intercept"])
+            classes = [str(c) for c in self._params.get(f"{prefix}_classes", [""] * width)]
+            groups = [c.split("/", 1)[0] for c in classes] if prefix == "question" else [""] * width
+            starts = [i for i in range(width) if i == 0 or groups[i] != groups[i - 1]]
+            self._softmax_blocks[prefix] = [slice(a, b) for a, b in zip(starts, [*starts[1:], width], strict=True)]
+        return self._softmax_blocks[prefix]
 
     def process(self, messages: list[Message]) -> list[Message]:
         if not self._params or not messages:

@@ -1,0 +1,74 @@
+"""The answer within a topic comes from that topic's own model (issue 17:
+training time): trained on the topic's examples only, its probabilities sum
+to one within the topic, and a topic with one answer always gives it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, INTENT_RESPONSE_KEY, TEXT
+from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from nlu.components import TopicClassifier
+
+WIDTH = 12
+
+
+def message(text: str, column: int, topic: str, answer: str | None = None) -> Message:
+    """A message whose only feature is one word (column)."""
+    data = {TEXT: text, INTENT: topic}
+    if answer:
+        data[INTENT_RESPONSE_KEY] = answer
+    m = Message(data=data)
+    row = scipy.sparse.coo_matrix(([1.0], ([0], [column])), shape=(1, WIDTH))
+    m.add_features(Features(row, FEATURE_TYPE_SENTENCE, TEXT, "test"))
+    return m
+
+
+def trained(tmp_path: Path) -> TopicClassifier:
+    examples = []
+    for i in range(6):
+        examples += [message(f"gp {i}", 0, "fastlege", "fastlege/get_gp"),
+                     message(f"cost {i}", 1, "fastlege", "fastlege/cost"),
+                     message(f"rent {i}", 2, "housing", "housing/rent"),
+                     message(f"hei {i}", 3, "greet")]
+    classifier = TopicClassifier.create({"max_iter": 200, "dense_weight": 0.0}, LocalModelStorage(tmp_path),
+                                        Resource("topic"), None)
+    classifier.train(TrainingData(training_examples=examples))
+    return classifier
+
+
+def test_each_topic_has_its_own_answer_model(tmp_path: Path) -> None:
+    classifier = trained(tmp_path)
+    params = classifier._params
+    assert list(params["question_classes"]) == ["fastlege/cost", "fastlege/get_gp", "housing/rent"]
+    assert params["question_coef"].shape == (3, WIDTH)
+    # housing has one answer: no model is fitted, its weights are zero
+    assert not params["question_coef"][2].any()
+    # the fastlege model never saw the housing or greeting words
+    assert not params["question_coef"][:2, 2:].any()
+
+
+def test_answer_probabilities_sum_to_one_within_each_topic(tmp_path: Path) -> None:
+    classifier = trained(tmp_path)
+    x = scipy.sparse.csr_matrix(np.eye(WIDTH)[[0, 1, 2]])
+    probs = classifier._probabilities("question", x)
+    assert np.allclose(probs[:, :2].sum(axis=1), 1.0)
+    assert np.allclose(probs[:, 2], 1.0)
+    assert probs[0, 1] > 0.9 and probs[1, 0] > 0.9  # "gp" -> get_gp, "cost" -> cost
+    topics = classifier._probabilities("topic", x)
+    assert np.allclose(topics.sum(axis=1), 1.0)
+
+
+def test_the_answer_choice_reads_the_topic_models(tmp_path: Path) -> None:
+    classifier = trained(tmp_path)
+    [m] = classifier.process([message("cost", 1, "")])
+    assert m.get(INTENT)["name"] == "fastlege"
+    assert m.get("answer_choice")["id"] == "fastlege/cost"
+    assert m.get("answer_choice")["sure"]
