@@ -20,6 +20,14 @@ os.environ.setdefault("CASES_DB", str(Path(tempfile.mkdtemp(prefix="nabo-cases-"
 from scripts.stack import Stack  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the running stack needs the trained model: mark it
+    `stack`, so `scripts/test.sh` can run the others while the model trains."""
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -37,6 +37,7 @@ def test_rasa_data_validate_has_only_the_documented_warnings() -> None:
     assert [w for w in warnings if not KNOWN.search(w)] == []
 
 
+@pytest.mark.stack  # needs the trained model
 def test_stories_in_three_or_more_languages(tmp_path: Path) -> None:
     if not any((ROOT / "models").glob("*.tar.gz")):
         pytest.fail("no trained model in models/")
