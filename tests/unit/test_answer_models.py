@@ -72,3 +72,15 @@ def test_the_answer_choice_reads_the_topic_models(tmp_path: Path) -> None:
     assert m.get(INTENT)["name"] == "fastlege"
     assert m.get("answer_choice")["id"] == "fastlege/cost"
     assert m.get("answer_choice")["sure"]
+
+
+def test_mostly_zero_weights_are_kept_sparse_with_the_same_probabilities(tmp_path: Path) -> None:
+    classifier = trained(tmp_path)
+    dense = {k: v.copy() for k, v in classifier._params.items()}
+    x = scipy.sparse.csr_matrix(np.eye(WIDTH)[[0, 1, 2, 5]])
+    probs = classifier._probabilities("question", x)
+    assert scipy.sparse.issparse(classifier._weight_columns("question"))  # 3 answers x 12 words, mostly zero
+    assert "question_coef" not in classifier._params  # not held twice
+    logits = x @ dense["question_coef"].T.astype(np.float64) + dense["question_intercept"]
+    fastlege = np.exp(logits[:, :2]) / np.exp(logits[:, :2]).sum(axis=1, keepdims=True)
+    assert np.allclose(probs[:, :2], fastlege, atol=1e-5)
