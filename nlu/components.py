@@ -223,8 +223,18 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         for i, example in enumerate(examples):
             if example.get(INTENT_RESPONSE_KEY):
                 by_topic.setdefault(str(example.get(INTENT)), []).append(i)
-        blocks = [fit(features[rows], [examples[i].get(INTENT_RESPONSE_KEY) for i in rows])
-                  for _, rows in sorted(by_topic.items())]
+        def fit_within(rows: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            """Fitted on the columns the topic's examples use: the others keep
+            weight 0 anyway (no gradient under L2), and the optimiser's vectors
+            shrink to a fraction of the 127 000 features."""
+            x = features[rows]
+            used = np.unique(x.indices)
+            coef, intercept, classes = fit(x[:, used], [examples[i].get(INTENT_RESPONSE_KEY) for i in rows])
+            full = np.zeros((coef.shape[0], x.shape[1]), dtype=np.float32)
+            full[:, used] = coef
+            return full, intercept, classes
+
+        blocks = [fit_within(rows) for _, rows in sorted(by_topic.items())]
         if blocks:
             params["question_coef"] = np.vstack([b[0] for b in blocks])
             params["question_intercept"] = np.concatenate([b[1] for b in blocks])

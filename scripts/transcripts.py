@@ -20,7 +20,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "our two girls. The older one is 7. How do we get her into a school here? Thank you so much!"),
         ("goodbye naming a topic", "ok great, I'll phone the dentist tomorrow then. that's all, bye!"),
         ("off-topic question", "Do you think it will snow in Oslo this weekend? We want to take the kids out."),
-        ("question the base has no answer to", "Where can I get glasses for my son? He can't see the board."),
+        ("question the base has no answer to", "Is my son allowed to bring his mobile phone to school, or will the teacher take it?"),
         ("I don't know", "I don't know"),
         ("smoke-alarm story", "The smoke alarm went off when I was frying onions and now the neighbour is "
          "angry with me. How do I stop it beeping?"),
@@ -41,7 +41,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "anigoo wata saddex carruur ah. Sidee baan u helaa fastlege (dhakhtar qoys)? Mahadsanid!"),
         ("goodbye naming a topic", "mahadsanid, berri ayaan NAV wici doonaa. nabad gelyo"),
         ("off-topic question", "Cimilada berri Oslo sidee bay noqon doontaa?"),
-        ("question the base has no answer to", "Xaggee baan ka heli karaa muraayadaha indhaha wiilkayga?"),
+        ("question the base has no answer to", "Wiilkayga ma u qaadan karaa taleefankiisa dugsiga, mise macallinka ayaa ka qaadanaya?"),
         ("I don't know", "ma garanayo"),
         ("smoke-alarm story", "Qalabka qiiqa ayaa dhawaaqay markii aan kalluun shiilayay, mulkiiluhuna wuu "
          "cadhooday. Maxaan sameeyaa?"),
