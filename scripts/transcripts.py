@@ -69,6 +69,8 @@ def main() -> int:
             replies = ask(a.url, f"transcript-{uuid.uuid4().hex[:8]}", text)
             print(f"**{title}**\n\n> {text}\n")
             for reply in replies:
+                if not reply.get("text") and not reply.get("buttons"):
+                    continue  # a message for the chat page only (e.g. its privacy data), nothing to read
                 buttons = " ".join(f"[{b['title']}]" for b in reply.get("buttons") or [])
                 print(f"- {reply.get('text', '')}" + (f"  \n  {buttons}" if buttons else ""))
             print()
