@@ -223,6 +223,7 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         for i, example in enumerate(examples):
             if example.get(INTENT_RESPONSE_KEY):
                 by_topic.setdefault(str(example.get(INTENT)), []).append(i)
+
         def fit_within(rows: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             """Fitted on the columns the topic's examples use: the others keep
             weight 0 anyway (no gradient under L2), and the optimiser's vectors
@@ -265,8 +266,8 @@ class TopicClassifier(GraphComponent, IntentClassifier):
             + self._params[f"{prefix}_intercept"]
         probs = np.empty_like(logits)
         for block in self._blocks(prefix):
-            part = logits[:, block] - logits[:, block].max(axis=1, keepdims=True)
-            probs[:, block] = np.exp(part) / np.exp(part).sum(axis=1, keepdims=True)
+            exp = np.exp(logits[:, block] - logits[:, block].max(axis=1, keepdims=True))
+            probs[:, block] = exp / exp.sum(axis=1, keepdims=True)
         return probs
 
     def _blocks(self, prefix: str) -> list[slice]:
