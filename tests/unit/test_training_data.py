@@ -71,3 +71,36 @@ def test_every_answer_is_reachable_from_training_examples() -> None:
     intents = {ex.intent for ex in examples()} | {ex.topic for ex in examples()}
     for answer_id in answers:
         assert answer_id in intents or answer_id.split("/")[0] in intents, answer_id
+
+
+def near_copies(held: list[str], trained: list[str], similar: float = 0.9) -> list[tuple[str, str]]:
+    """Pairs (held-out, training) that differ by a few letters: a reworded
+    copy is as much a leak as an exact one. Character trigrams find the
+    candidates quickly; difflib's ratio decides."""
+    from difflib import SequenceMatcher
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    def norm(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(3, 3)).fit([norm(t) for t in held + trained])
+    cosine = vectorizer.transform([norm(t) for t in held]) @ vectorizer.transform([norm(t) for t in trained]).T
+    rows, cols = (cosine >= 0.7).nonzero()
+    return [(held[i], trained[j]) for i, j in zip(rows, cols, strict=True)
+            if SequenceMatcher(None, norm(held[i]), norm(trained[j])).ratio() >= similar]
+
+
+def test_near_copies_are_found() -> None:
+    assert near_copies(["Hvordan får jeg fastlege?"], ["hvordan får jeg  fastlege", "Hva koster barnehage?"]) \
+        == [("Hvordan får jeg fastlege?", "hvordan får jeg  fastlege")]
+    assert near_copies(["Hvordan får jeg fastlege?"], ["Hvordan bytter jeg skole for barna mine?"]) == []
+
+
+def test_heldout_has_no_near_copies_in_training() -> None:
+    from scripts.heldout import examples as heldout_examples
+
+    held = [e["text"] for kind in ("answers", "long", "emergency") for e in heldout_examples(kind)]
+    held += [e["text"] for e in yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))["examples"]]
+    copies = near_copies(held, [ex.text for ex in examples()])
+    assert len(copies) <= 0, f"{len(copies)} training examples are near-copies of held-out ones: reword or drop them"
