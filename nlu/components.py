@@ -261,9 +261,7 @@ class TopicClassifier(GraphComponent, IntentClassifier):
     def _probabilities(self, prefix: str, x: scipy.sparse.csr_matrix) -> np.ndarray:
         """Softmax over the classes; for "question", within each topic's
         block of answers (P(answer | topic), summing to 1 per topic)."""
-        product = x @ self._weight_columns(prefix)
-        logits = (product.toarray() if scipy.sparse.issparse(product) else np.asarray(product)) \
-            + self._params[f"{prefix}_intercept"]
+        logits = sparse_product(x, self._weight_columns(prefix)) + self._params[f"{prefix}_intercept"]
         probs = np.empty_like(logits)
         for block in self._blocks(prefix):
             exp = np.exp(logits[:, block] - logits[:, block].max(axis=1, keepdims=True))
@@ -287,7 +285,7 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         raw = self._features(messages)
         if raw.shape[1] != idf.shape[0]:  # e.g. a message with no features at all
             raw = scipy.sparse.csr_matrix((raw.shape[0], idf.shape[0]))
-        x = self._combine(_l2_rows(_sublinear(raw) @ scipy.sparse.diags(idf)).tocsr(), self._dense(messages))
+        x = self._combine(tfidf_rows(raw, idf), self._dense(messages))
         if x.shape[1] != self._weight_columns("topic").shape[0]:  # trained with(out) the sentence vectors
             logger.error("TopicClassifier: feature width %d, model expects %d; retrain the model.",
                          x.shape[1], self._weight_columns("topic").shape[0])
@@ -363,16 +361,34 @@ def select_question(message: Message, topic: str, scores: dict[str, float]) -> N
     message.set(RESPONSE_SELECTOR_PROPERTY_NAME, selector, add_to_output=True)
 
 
-def _sublinear(x: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
-    x = x.astype(np.float64).tocsr(copy=True)
-    x.data = 1.0 + np.log(np.maximum(x.data, 1e-12))
+def tfidf_rows(counts: scipy.sparse.csr_matrix, idf: np.ndarray) -> scipy.sparse.csr_matrix:
+    """What sklearn's TfidfTransformer(sublinear_tf=True) gives at training,
+    computed on the stored values only: 1 + log(count), times idf, each row
+    L2-normalised. (Multiplying by a 136 000-wide diagonal matrix, as before,
+    cost 10 ms a message.)"""
+    x = counts.astype(np.float64).tocsr(copy=True)
+    x.sum_duplicates()
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    x.data = (1.0 + np.log(np.maximum(x.data, 1e-12))) * idf[x.indices]
+    norms = np.sqrt(np.bincount(rows, weights=x.data ** 2, minlength=x.shape[0]))
+    norms[norms == 0] = 1.0
+    x.data /= norms[rows]
     return x
 
 
-def _l2_rows(x: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
-    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1))).ravel()
-    norms[norms == 0] = 1.0
-    return scipy.sparse.diags(1.0 / norms) @ x
+def sparse_product(x: scipy.sparse.csr_matrix, weights: np.ndarray | scipy.sparse.csr_matrix) -> np.ndarray:
+    """x @ weights as a dense array. For sparse weights, each message's row
+    is the weighted sum of the weight rows its features select: a message
+    uses a few hundred of the 136 000 features, and scipy's general sparse
+    product cost several times more."""
+    if not scipy.sparse.issparse(weights):
+        return np.asarray(x @ weights)
+    out = np.zeros((x.shape[0], weights.shape[1]), dtype=np.float64)
+    for row in range(x.shape[0]):
+        start, end = x.indptr[row], x.indptr[row + 1]
+        if end > start:
+            out[row] = weights[x.indices[start:end]].T @ x.data[start:end]
+    return out
 
 
 def example_language(example: Message) -> str | None:

@@ -84,3 +84,30 @@ def test_mostly_zero_weights_are_kept_sparse_with_the_same_probabilities(tmp_pat
     logits = x @ dense["question_coef"].T.astype(np.float64) + dense["question_intercept"]
     fastlege = np.exp(logits[:, :2]) / np.exp(logits[:, :2]).sum(axis=1, keepdims=True)
     assert np.allclose(probs[:, :2], fastlege, atol=1e-5)
+
+
+def test_tfidf_rows_match_what_training_computed() -> None:
+    """Serving computes TF-IDF on the stored values; it must equal sklearn's
+    transform at training time, or the weights would read other numbers."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from nlu.components import tfidf_rows
+
+    rng = np.random.default_rng(1)
+    counts = scipy.sparse.random(40, 300, density=0.05, random_state=2, data_rvs=lambda n: rng.integers(1, 5, n)).tocsr()
+    counts[7] = 0  # a message with no known feature
+    counts.eliminate_zeros()
+    transformer = TfidfTransformer(sublinear_tf=True).fit(counts)
+    expected = transformer.transform(counts).toarray()
+    np.testing.assert_allclose(tfidf_rows(counts, transformer.idf_).toarray(), expected, atol=1e-12)
+
+
+def test_sparse_product_equals_the_matrix_product() -> None:
+    from nlu.components import sparse_product
+
+    x = scipy.sparse.random(5, 200, density=0.1, random_state=3, format="csr")
+    x[2] = 0
+    x.eliminate_zeros()
+    weights = scipy.sparse.random(200, 9, density=0.3, random_state=4, format="csr", dtype=np.float32)
+    np.testing.assert_allclose(sparse_product(x, weights), (x @ weights).toarray(), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(sparse_product(x, weights.toarray()), x @ weights.toarray(), rtol=1e-6)
