@@ -43,8 +43,8 @@ fi
 
 status=0
 echo "== tests that do not need the model (while it trains)"
-.venv/bin/python -m pytest -m "not stack" || status=$?
+.venv/bin/python -m pytest -m "not stack" --durations=10 || status=$?
 echo "== waiting for the model"; wait_for_model
 echo "== tests with the trained model and the running stack"
-.venv/bin/python -m pytest -m stack || status=$?
+.venv/bin/python -m pytest -m stack --durations=10 || status=$?
 exit "$status"
