@@ -11,7 +11,7 @@ panicked message.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,30 +33,9 @@ KINDS = ("suicide", "violence", "poisoning", "medical", "missing", "fire", "chil
 SHARED_LANGUAGES = ("nb", "en")
 
 
-def _group_end(pattern: str, start: int) -> int:
-    """Index of the parenthesis closing the group opened at `start`, or -1."""
-    depth, i, in_class = 0, start, False
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
-
-
-def _top_level_bar(pattern: str) -> int:
-    """Index of the first `|` outside any group or class, or -1."""
+def _structure(pattern: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, group depth after it) for each character that is
+    not escaped and not inside a character class."""
     depth, i, in_class = 0, 0, False
     while i < len(pattern):
         char = pattern[i]
@@ -67,14 +46,20 @@ def _top_level_bar(pattern: str) -> int:
             in_class = char != "]"
         elif char == "[":
             in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            return i
+        else:
+            depth += (char == "(") - (char == ")")
+            yield i, char, depth
         i += 1
-    return -1
+
+
+def _first_group_end(pattern: str) -> int:
+    """Index of the parenthesis closing the group the pattern opens with, or -1."""
+    return next((i for i, char, depth in _structure(pattern) if char == ")" and depth == 0), -1)
+
+
+def _top_level_bar(pattern: str) -> int:
+    """Index of the first `|` outside any group or class, or -1."""
+    return next((i for i, char, depth in _structure(pattern) if char == "|" and depth == 0), -1)
 
 
 def exclusion_last(pattern: str) -> str:
@@ -85,7 +70,7 @@ def exclusion_last(pattern: str) -> str:
     net's time on a long message)."""
     exclusions, rest = "", pattern
     while rest.startswith("(?!.*"):
-        end = _group_end(rest, 0)
+        end = _first_group_end(rest)
         if end < 0:
             return pattern
         exclusions, rest = exclusions + rest[: end + 1], rest[end + 1:]
