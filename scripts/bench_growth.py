@@ -15,7 +15,6 @@ ratio (target: at most 1.3). `growth()` is what tests/test_growth.py calls.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from scripts.stack import ROOT, Stack
+from scripts.stack import ROOT, Stack, free_port
 
 #: Not in the benchmark's conversation: an emergency or a request for a
 #: person opens or adds to a case, which is not what this measures; asking for
@@ -121,11 +120,6 @@ def figures(rasa_url: str, turns: int = 300) -> dict[str, float]:
     return {"reply_ms_p50_message_10": round(result.early, 1), f"reply_ms_p50_message_{turns}": round(result.late, 1),
             "reply_growth_ratio": round(result.ratio, 2)}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,9 +6,12 @@ RASA_PORT+1, ...) and the channel server with the web chat. Used by
 from __future__ import annotations
 
 import functools
+import http.client
 import os
+import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +24,28 @@ from ops.secrets import OWNER_ONLY_UMASK, local_secret, private_dir, restrict
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+
+
+def free_port(span: int = 1) -> int:
+    """A port p on 127.0.0.1 with p .. p+span-1 free, taken below Linux's
+    ephemeral range (32768-60999). A port from bind(0) lies inside that range,
+    so polling it before the server listens can connect the client to itself
+    (TCP self-connect: it reads its own "GET / HTTP/1.1" back) and, while
+    connected, keep the server from binding."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32768 - span)
+        sockets = [socket.socket() for _ in range(span)]
+        try:
+            for offset, sock in enumerate(sockets):
+                sock.bind(("127.0.0.1", port + offset))
+            return port
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {span} free ports in a row below 32768")
 
 
 def load_env_file(path: Path = ROOT / ".env") -> None:
@@ -249,5 +274,5 @@ def _ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.status == 200
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not listening yet, or a garbled reply (self-connect)
         return False

@@ -5,7 +5,6 @@ loopback ports, once per test session, with a throw-away tracker database."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 # The actions' case store (unanswered messages, cases) goes to a throw-away place.
 os.environ.setdefault("CASES_DB", str(Path(tempfile.mkdtemp(prefix="nabo-cases-")) / "cases.db"))
 
-from scripts.stack import Stack  # noqa: E402
+from scripts.stack import Stack, free_port  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,12 +25,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.stack)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,12 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channels.assistant import AssistantUnavailable, Button, Reply
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from scripts.stack import free_port
 
 
 class LoopbackServer:

@@ -11,7 +11,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -29,16 +28,12 @@ import channels.store
 from caseworkers.cases import CaseStore
 from channels.store import Store
 from scripts import backup
+from scripts.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 SECRET = "s3cret-token-for-the-json-gateway"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

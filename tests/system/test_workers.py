@@ -5,7 +5,6 @@ while one worker is down its people are answered by the other."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,28 +20,12 @@ pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_pair() -> int:
-    """A port p with p+1 free too (the second worker listens on p+1)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no two free ports in a row")
-
-
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory: pytest.TempPathFactory):
     if not any((ROOT / "models").glob("*.tar.gz")):
         pytest.fail("no trained model in models/")
     tmp = tmp_path_factory.mktemp("workers")
-    stack = Stack(rasa_port=free_pair(), rasa_workers=2, action_port=free_port(), webchat_port=free_port(),
+    stack = Stack(rasa_port=free_port(span=2), rasa_workers=2, action_port=free_port(), webchat_port=free_port(),
                   tracker_db=tmp / "tracker.db", log_dir=tmp / "log",
                   extra_env={"BOT_DB": str(tmp / "bot.db"), "CASES_DB": str(tmp / "cases.db")})
     stack.start()

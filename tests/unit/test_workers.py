@@ -124,3 +124,37 @@ def test_workers_share_the_sqlite_tracker_store_in_wal_mode(tmp_path: Path) -> N
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
     assert sqlite3.connect(tmp_path / "tracker.db").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_garbled_reply_while_a_server_starts_means_not_ready_yet() -> None:
+    """CI once failed here: polling a port before its server listened, the
+    client connected to itself and read back its own request line, which
+    http.client raises as BadStatusLine; that must mean "not ready", not end
+    the start-up."""
+    import socket
+    import threading
+
+    from scripts.stack import _ok
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def echo_request_line() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"GET / HTTP/1.1\r\n\r\n")
+
+        thread = threading.Thread(target=echo_request_line, daemon=True)
+        thread.start()
+        assert _ok(f"http://127.0.0.1:{server.getsockname()[1]}/") is False
+        thread.join(5)
+
+
+def test_test_ports_lie_below_the_ephemeral_range_so_a_poll_cannot_self_connect() -> None:
+    from scripts.stack import free_port
+
+    for _ in range(20):
+        port = free_port(span=2)
+        assert 1024 < port and port + 1 < 32768
