@@ -59,3 +59,13 @@ def test_a_broken_pattern_fails_at_start_up(tmp_path: Path) -> None:
 def test_no_patterns_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         SafetyNet.from_directory(tmp_path)
+
+
+@pytest.mark.parametrize(("text", "alarm"), [
+    ("Я беременна, на прошлой неделе было кровотечение, врач сказал всё хорошо. Как найти fastlege?", False),
+    ("На прошлой неделе было кровотечение, а сейчас снова сильное кровотечение, я беременна", True),
+    ("Я беременна, неделю назад было кровотечение, кровь идёт снова", True),
+])
+def test_bleeding_that_is_over_is_calm_but_bleeding_again_now_is_not(net: SafetyNet, text: str, alarm: bool) -> None:
+    """The exclusion for bleeding told as past must not hide bleeding that has started again."""
+    assert (net.match(text, prefer="ru", reliable=True) is not None) is alarm
