@@ -11,3 +11,4 @@ if [ -z "${FORCE:-}" ] && [ "$#" -eq 0 ] && .venv/bin/python -m scripts.model_in
 fi
 .venv/bin/rasa train --domain domain.yml --config config.yml --data data --out models --quiet --force "$@"
 .venv/bin/python -m scripts.model_inputs record
+echo "Trained in $((SECONDS / 60)) min $((SECONDS % 60)) s."
