@@ -69,3 +69,16 @@ def test_no_patterns_is_an_error(tmp_path: Path) -> None:
 def test_bleeding_that_is_over_is_calm_but_bleeding_again_now_is_not(net: SafetyNet, text: str, alarm: bool) -> None:
     """The exclusion for bleeding told as past must not hide bleeding that has started again."""
     assert (net.match(text, prefer="ru", reliable=True) is not None) is alarm
+
+
+@pytest.mark.parametrize(("text", "alarm"), [
+    ("صاحبي حط على الانستا صورة حبل وكتب تحتها وداعا، وما عم يرد على التلفون", True),
+    ("اختي بعتتلي سامحيني مع صورة شفرات، وتلفونها مطفي وهي لحالها بالبيت", True),
+    ("كتبت للمعلمة سامحيني على التأخير، ابني عنده حبوب من الدكتور وهو لحاله بالبيت اليوم", False),
+])
+def test_someone_elses_farewell_with_a_means_while_unreachable_is_an_emergency(net: SafetyNet, text: str,
+                                                                                alarm: bool) -> None:
+    """A farewell posted or sent by someone else ("forgive me", "goodbye") with a razor, rope or pills
+    while they cannot be reached is suicide; "forgive me for being late" is politeness."""
+    match = net.match(text, prefer="ar", reliable=True)
+    assert (match is not None and match.kind == "suicide") is alarm
