@@ -20,12 +20,12 @@ from tests.reporting import show_in_test_output
 
 pytestmark = pytest.mark.stack
 
-FLOORS = {  # figure: (overall at least, any language at least); measured 2026-12-07 (stop 13) in the comments
-    "answer_accuracy": (0.85, 0.75),        # 0.889, worst ar 0.815 (4 more examples per answer in ar fa so ti uk)
-    "none_honesty": (0.80, 0.0),            # 0.934, worst uk 0.769
-    "long_topic_accuracy": (0.90, 0.85),    # 0.919, worst ti 0.850
-    "out_of_scope_recall": (0.80, 0.0),     # 0.875
-    "emergency_precision": (0.85, 0.0),     # 0.881 on near-misses written to be alarming: the 0.95 is not met yet
+FLOORS = {  # figure: (overall at least, any language at least); measured 2026-12-07 (stop 14) in the comments
+    "answer_accuracy": (0.85, 0.75),        # 0.891, worst ar 0.833
+    "none_honesty": (0.80, 0.0),            # 0.934, worst uk 0.846
+    "long_topic_accuracy": (0.90, 0.85),    # 0.925, worst uk 0.850
+    "out_of_scope_recall": (0.80, 0.0),     # 0.906
+    "emergency_precision": (0.85, 0.0),     # 0.889 on near-misses written to be alarming: the 0.95 is not met yet
     "emergency_recall": (1.0, 1.0),         # 1.000 in every language
 }
 WRONG_ANSWERS_AT_MOST = 0.05
