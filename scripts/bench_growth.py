@@ -121,7 +121,6 @@ def figures(rasa_url: str, turns: int = 300) -> dict[str, float]:
             "reply_growth_ratio": round(result.ratio, 2)}
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=300)

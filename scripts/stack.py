@@ -26,15 +26,24 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
+def ephemeral_start(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> int:
+    """The first port the kernel hands out for outgoing connections (Linux's
+    default 32768 where the setting cannot be read)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(span: int = 1) -> int:
-    """A port p on 127.0.0.1 with p .. p+span-1 free, taken below Linux's
-    ephemeral range (32768-60999). A port from bind(0) lies inside that range,
-    so polling it before the server listens can connect the client to itself
+    """A port p on 127.0.0.1 with p .. p+span-1 free, taken below the
+    kernel's ephemeral range. A port from bind(0) lies inside that range, so
+    polling it before the server listens can connect the client to itself
     (TCP self-connect: it reads its own "GET / HTTP/1.1" back) and, while
     connected, keep the server from binding."""
-    rng = random.Random()
+    end = ephemeral_start() - span
     for _ in range(200):
-        port = rng.randrange(20000, 32768 - span)
+        port = random.randrange(max(1024, end - 12000), end)
         sockets = [socket.socket() for _ in range(span)]
         try:
             for offset, sock in enumerate(sockets):
@@ -45,7 +54,7 @@ def free_port(span: int = 1) -> int:
         finally:
             for sock in sockets:
                 sock.close()
-    raise RuntimeError(f"no {span} free ports in a row below 32768")
+    raise RuntimeError(f"no {span} free ports in a row below {end + span}")
 
 
 def load_env_file(path: Path = ROOT / ".env") -> None:

@@ -35,7 +35,6 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "py
 SECRET = "s3cret-token-for-the-json-gateway"
 
 
-
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PYTHON, "-m", "scripts.backup", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)

@@ -6,7 +6,9 @@ costs found in the profile stay fixed."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import threading
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,7 @@ import pytest
 import scipy.sparse
 
 from channels.assistant import AssistantClient, AssistantUnavailable
-from scripts.stack import Stack, default_workers
+from scripts.stack import Stack, _ok, default_workers, ephemeral_start, free_port
 
 WORKERS = ["http://w0.invalid", "http://w1.invalid", "http://w2.invalid"]
 REPLY = [{"recipient_id": "x", "text": "hei"}]
@@ -131,11 +133,6 @@ def test_a_garbled_reply_while_a_server_starts_means_not_ready_yet() -> None:
     client connected to itself and read back its own request line, which
     http.client raises as BadStatusLine; that must mean "not ready", not end
     the start-up."""
-    import socket
-    import threading
-
-    from scripts.stack import _ok
-
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -152,9 +149,10 @@ def test_a_garbled_reply_while_a_server_starts_means_not_ready_yet() -> None:
         thread.join(5)
 
 
-def test_test_ports_lie_below_the_ephemeral_range_so_a_poll_cannot_self_connect() -> None:
-    from scripts.stack import free_port
-
+def test_test_ports_lie_below_the_ephemeral_range_so_a_poll_cannot_self_connect(tmp_path: Path) -> None:
     for _ in range(20):
         port = free_port(span=2)
-        assert 1024 < port and port + 1 < 32768
+        assert 1024 < port and port + 1 < ephemeral_start()
+    (tmp_path / "range").write_text("40000\t60999\n")
+    assert ephemeral_start(tmp_path / "range") == 40000
+    assert ephemeral_start(tmp_path / "missing") == 32768
