@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
+from joblib import Parallel, delayed
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -119,6 +120,35 @@ class SentenceEncoderFeaturizer(GraphComponent):
 TOPIC_PRIORS = "topic_priors"
 
 
+def fit_logistic(x: scipy.sparse.csr_matrix, labels: list[str], c: float, max_iter: int,
+                 random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Multinomial logistic regression: (coefficients per class, intercepts, classes).
+    A module function so that joblib can run several in other processes."""
+    from sklearn.linear_model import LogisticRegression
+
+    classes = sorted(set(labels))
+    if len(classes) == 1:  # one answer in its topic: always that one
+        return np.zeros((1, x.shape[1]), dtype=np.float32), np.zeros(1), np.array(classes)
+    model = LogisticRegression(C=c, max_iter=max_iter, random_state=random_state)
+    model.fit(x, labels)
+    coef, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:
+        coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
+    return coef.astype(np.float32), intercept, np.array([str(k) for k in model.classes_])
+
+
+def fit_on_used_columns(x: scipy.sparse.csr_matrix, labels: list[str], c: float, max_iter: int,
+                        random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`fit_logistic` on the columns these examples use: the others keep weight 0
+    anyway (no gradient under L2), and the optimiser's vectors shrink to a
+    fraction of the features."""
+    used = np.unique(x.indices)
+    coef, intercept, classes = fit_logistic(x[:, used], labels, c, max_iter, random_state)
+    full = np.zeros((coef.shape[0], x.shape[1]), dtype=np.float32)
+    full[:, used] = coef
+    return full, intercept, classes
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class TopicClassifier(GraphComponent, IntentClassifier):
     """Topic (intent) and question (retrieval intent) classifier."""
@@ -136,7 +166,9 @@ class TopicClassifier(GraphComponent, IntentClassifier):
                 "dense_weight": 1.5,
                 # an answer is given as THE answer only when P(topic) x P(answer | topic) reaches this
                 # and beats the next answer by `answer_margin` (chosen on held-out data, README)
-                "answer_threshold": 0.5, "answer_margin": 0.0, "answer_candidates": 3}
+                "answer_threshold": 0.5, "answer_margin": 0.0, "answer_candidates": 3,
+                # processes fitting the topic and answer models side by side (joblib; -1: one per core)
+                "n_jobs": -1}
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  params: dict[str, np.ndarray] | None = None) -> None:
@@ -191,7 +223,6 @@ class TopicClassifier(GraphComponent, IntentClassifier):
 
     def train(self, training_data: TrainingData) -> Resource:
         from sklearn.feature_extraction.text import TfidfTransformer
-        from sklearn.linear_model import LogisticRegression
 
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
         if not examples:
@@ -199,43 +230,25 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         tfidf = TfidfTransformer(sublinear_tf=True)
         features = self._combine(tfidf.fit_transform(self._features(examples)).tocsr(), self._dense(examples))
         params: dict[str, np.ndarray] = {"idf": tfidf.idf_}
-
-        def fit(x: scipy.sparse.csr_matrix, labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            classes = sorted(set(labels))
-            if len(classes) == 1:  # one answer in its topic: always that one
-                return np.zeros((1, x.shape[1]), dtype=np.float32), np.zeros(1), np.array(classes)
-            model = LogisticRegression(C=self._config["C"], max_iter=self._config["max_iter"],
-                                       random_state=self._config["random_state"])
-            model.fit(x, labels)
-            coef, intercept = model.coef_, model.intercept_
-            if len(model.classes_) == 2:
-                coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
-            return coef.astype(np.float32), intercept, np.array([str(c) for c in model.classes_])
-
-        topic_labels = [e.get(INTENT) for e in examples]
-        params["topic_coef"], params["topic_intercept"], params["topic_classes"] = fit(features, topic_labels)
-        # each topic's share of the training examples: the emergency tiers are read against it (EmergencySafetyNet)
-        counts = {str(t): topic_labels.count(t) for t in set(topic_labels)}
-        params["topic_prior"] = np.array([counts[str(c)] / len(topic_labels) for c in params["topic_classes"]])
+        settings = (self._config["C"], self._config["max_iter"], self._config["random_state"])
+        topic_labels = [str(e.get(INTENT)) for e in examples]
         # P(answer | topic): one model per topic, trained on that topic's examples only. It is
         # what the answer choice needs, and a tenth of the work of one model over every answer.
         by_topic: dict[str, list[int]] = {}
         for i, example in enumerate(examples):
             if example.get(INTENT_RESPONSE_KEY):
                 by_topic.setdefault(str(example.get(INTENT)), []).append(i)
-
-        def fit_within(rows: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            """Fitted on the columns the topic's examples use: the others keep
-            weight 0 anyway (no gradient under L2), and the optimiser's vectors
-            shrink to a fraction of the 127 000 features."""
-            x = features[rows]
-            used = np.unique(x.indices)
-            coef, intercept, classes = fit(x[:, used], [examples[i].get(INTENT_RESPONSE_KEY) for i in rows])
-            full = np.zeros((coef.shape[0], x.shape[1]), dtype=np.float32)
-            full[:, used] = coef
-            return full, intercept, classes
-
-        blocks = [fit_within(rows) for _, rows in sorted(by_topic.items())]
+        # The topic model and the answer models are independent: fitted side by side, one per core
+        # (the topic model first, as the longest). Same models as one after the other.
+        tasks = [delayed(fit_logistic)(features, topic_labels, *settings)]
+        tasks += [delayed(fit_on_used_columns)(features[rows], [str(examples[i].get(INTENT_RESPONSE_KEY)) for i in rows],
+                                               *settings) for _, rows in sorted(by_topic.items())]
+        results = Parallel(n_jobs=self._config["n_jobs"], backend="loky")(tasks)
+        params["topic_coef"], params["topic_intercept"], params["topic_classes"] = results[0]
+        # each topic's share of the training examples: the emergency tiers are read against it (EmergencySafetyNet)
+        counts = {t: topic_labels.count(t) for t in set(topic_labels)}
+        params["topic_prior"] = np.array([counts[str(c)] / len(topic_labels) for c in params["topic_classes"]])
+        blocks = results[1:]
         if blocks:
             params["question_coef"] = np.vstack([b[0] for b in blocks])
             params["question_intercept"] = np.concatenate([b[1] for b in blocks])

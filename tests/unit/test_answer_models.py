@@ -31,14 +31,15 @@ def message(text: str, column: int, topic: str, answer: str | None = None) -> Me
     return m
 
 
-def trained(tmp_path: Path) -> TopicClassifier:
+def trained(tmp_path: Path, n_jobs: int = 1) -> TopicClassifier:
     examples = []
     for i in range(6):
         examples += [message(f"gp {i}", 0, "fastlege", "fastlege/get_gp"),
                      message(f"cost {i}", 1, "fastlege", "fastlege/cost"),
                      message(f"rent {i}", 2, "housing", "housing/rent"),
                      message(f"hei {i}", 3, "greet")]
-    classifier = TopicClassifier.create({"max_iter": 200, "dense_weight": 0.0}, LocalModelStorage(tmp_path),
+    classifier = TopicClassifier.create({"max_iter": 200, "dense_weight": 0.0, "n_jobs": n_jobs},
+                                        LocalModelStorage(tmp_path),
                                         Resource("topic"), None)
     classifier.train(TrainingData(training_examples=examples))
     return classifier
@@ -53,6 +54,16 @@ def test_each_topic_has_its_own_answer_model(tmp_path: Path) -> None:
     assert not params["question_coef"][2].any()
     # the fastlege model never saw the housing or greeting words
     assert not params["question_coef"][:2, 2:].any()
+
+
+def test_models_fitted_side_by_side_equal_models_fitted_in_turn(tmp_path: Path) -> None:
+    """Training fits the topic and answer models in parallel processes (one per
+    core, for training time): the model must not depend on it."""
+    (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    alone, parallel = trained(tmp_path / "one", n_jobs=1)._params, trained(tmp_path / "two", n_jobs=2)._params
+    assert alone.keys() == parallel.keys()
+    for key in alone:
+        assert np.array_equal(alone[key], parallel[key]), key
 
 
 def test_answer_probabilities_sum_to_one_within_each_topic(tmp_path: Path) -> None:
