@@ -20,12 +20,12 @@ from tests.reporting import show_in_test_output
 
 pytestmark = pytest.mark.stack
 
-FLOORS = {  # figure: (overall at least, any language at least); measured 2026-12-07 (stop 14) in the comments
-    "answer_accuracy": (0.85, 0.75),        # 0.891, worst ar 0.833
+FLOORS = {  # figure: (overall at least, any language at least); measured 2026-12-08 (stop 15) in the comments
+    "answer_accuracy": (0.85, 0.75),        # 0.893, worst ar 0.815
     "none_honesty": (0.80, 0.0),            # 0.934, worst uk 0.846
-    "long_topic_accuracy": (0.90, 0.85),    # 0.925, worst uk 0.850
-    "out_of_scope_recall": (0.80, 0.0),     # 0.906
-    "emergency_precision": (0.85, 0.0),     # 0.889 on near-misses written to be alarming: the 0.95 is not met yet
+    "long_topic_accuracy": (0.90, 0.85),    # 0.944, worst uk 0.850
+    "out_of_scope_recall": (0.80, 0.0),     # 0.938
+    "emergency_precision": (0.85, 0.0),     # 0.935 on near-misses written to be alarming: the 0.95 is not met yet
     "emergency_recall": (1.0, 1.0),         # 1.000 in every language
 }
 WRONG_ANSWERS_AT_MOST = 0.05
