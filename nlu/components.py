@@ -239,7 +239,8 @@ class TopicClassifier(GraphComponent, IntentClassifier):
             if example.get(INTENT_RESPONSE_KEY):
                 by_topic.setdefault(str(example.get(INTENT)), []).append(i)
         # The topic model and the answer models are independent: fitted side by side, one per core
-        # (the topic model first, as the longest). Same models as one after the other.
+        # (the topic model first, as the longest). The same models as one after the other, up to float
+        # rounding (about 1e-5: numpy in a worker process may sum in another order).
         tasks = [delayed(fit_logistic)(features, topic_labels, *settings)]
         tasks += [delayed(fit_on_used_columns)(features[rows], [str(examples[i].get(INTENT_RESPONSE_KEY)) for i in rows],
                                                *settings) for _, rows in sorted(by_topic.items())]
