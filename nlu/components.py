@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +248,7 @@ class TopicClassifier(GraphComponent, IntentClassifier):
         results = Parallel(n_jobs=self._config["n_jobs"], backend="loky")(tasks)
         params["topic_coef"], params["topic_intercept"], params["topic_classes"] = results[0]
         # each topic's share of the training examples: the emergency tiers are read against it (EmergencySafetyNet)
-        counts = {t: topic_labels.count(t) for t in set(topic_labels)}
+        counts = Counter(topic_labels)
         params["topic_prior"] = np.array([counts[str(c)] / len(topic_labels) for c in params["topic_classes"]])
         blocks = results[1:]
         if blocks:

@@ -59,7 +59,8 @@ def test_each_topic_has_its_own_answer_model(tmp_path: Path) -> None:
 def test_models_fitted_side_by_side_equal_models_fitted_in_turn(tmp_path: Path) -> None:
     """Training fits the topic and answer models in parallel processes (one per
     core, for training time): the model must not depend on it."""
-    (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
     alone, parallel = trained(tmp_path / "one", n_jobs=1)._params, trained(tmp_path / "two", n_jobs=2)._params
     assert alone.keys() == parallel.keys()
     for key in alone:
